@@ -8,3 +8,4 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/run.h"
+#include "common/units.h"

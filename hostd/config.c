@@ -1,0 +1,338 @@
+/* config.c — parse hostd.conf into a hostd_config, one table of keys. */
+#include "hostd/config.h"
+
+#include "common/common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef enum { T_STRING, T_PATH, T_NAME, T_SIZE, T_DURATION, T_UINT, T_MODE, T_ENUM } key_type;
+
+typedef struct key_def {
+        const char *name;
+        key_type type;
+        size_t offset;
+        uint64_t min, max;       /* T_UINT, T_SIZE, T_DURATION */
+        const char *const *choices; /* T_ENUM */
+        const char *help;        /* one line, for the reference in the README */
+} key_def;
+
+static const char *const virt_types[] = {"auto", "kvm", "qemu", NULL};
+static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
+
+#define OFF(f) offsetof(hostd_config, f)
+#define GiB (1ull << 30)
+#define MiB (1ull << 20)
+
+static const key_def keys[] = {
+        {"state_dir", T_PATH, OFF(state_dir), 0, 0, NULL, "images, disks and the database"},
+        {"run_dir", T_PATH, OFF(run_dir), 0, 0, NULL, "runtime sockets"},
+        {"log_dir", T_PATH, OFF(log_dir), 0, 0, NULL, "workspace console logs"},
+        {"socket", T_PATH, OFF(socket_path), 0, 0, NULL, "API unix socket"},
+        {"socket_group", T_NAME, OFF(socket_group), 0, 0, NULL, "group owning the API socket"},
+        {"socket_mode", T_MODE, OFF(socket_mode), 0, 0777, NULL, "API socket mode (octal)"},
+        {"libvirt_uri", T_STRING, OFF(libvirt_uri), 0, 0, NULL, "libvirt connection URI"},
+        {"virt_type", T_ENUM, OFF(virt_type), 0, 0, virt_types, "auto, kvm or qemu (TCG)"},
+        {"network", T_NAME, OFF(network), 0, 0, NULL, "libvirt network for workspaces"},
+        {"bridge", T_NAME, OFF(bridge), 0, 0, NULL, "host bridge for workspaces"},
+        {"agent_binary", T_PATH, OFF(agent_binary), 0, 0, NULL, "static agent injected into guests"},
+        {"log_level", T_ENUM, OFF(log_level), 0, 0, log_levels, "error … debug"},
+        {"max_image_size", T_SIZE, OFF(max_image_size), MiB, 1ull << 50, NULL, "largest golden image (virtual)"},
+        {"default_vcpus", T_UINT, OFF(default_vcpus), 1, 1024, NULL, "vCPUs when a request names none"},
+        {"max_vcpus", T_UINT, OFF(max_vcpus), 1, 1024, NULL, "most vCPUs one workspace may have"},
+        {"default_memory", T_SIZE, OFF(default_memory), 128 * MiB, 1ull << 42, NULL, "memory when a request names none"},
+        {"max_memory", T_SIZE, OFF(max_memory), 128 * MiB, 1ull << 42, NULL, "most memory one workspace may have"},
+        {"default_disk", T_SIZE, OFF(default_disk), GiB, 1ull << 45, NULL, "disk size when a request names none"},
+        {"max_disk", T_SIZE, OFF(max_disk), GiB, 1ull << 45, NULL, "largest workspace disk"},
+        {"agent_hello_timeout", T_DURATION, OFF(agent_hello_timeout), 10, 86400, NULL, "boot to agent hello, else failed"},
+        {"stop_timeout", T_DURATION, OFF(stop_timeout), 1, 3600, NULL, "ACPI shutdown grace before forcing"},
+        {"workers", T_UINT, OFF(workers), 1, 64, NULL, "worker threads for long operations"},
+        {"api_max_body", T_SIZE, OFF(api_max_body), 1024, 64 * MiB, NULL, "largest request body"},
+        {"api_connection_timeout", T_DURATION, OFF(api_connection_timeout), 1, 3600, NULL, "idle API connection timeout"},
+        {"api_max_connections", T_UINT, OFF(api_max_connections), 1, 10000, NULL, "concurrent API connections"},
+};
+
+static char **str_field(hostd_config *cfg, const key_def *k)
+{
+        return (char **)((char *)cfg + k->offset);
+}
+
+void hostd_config_defaults(hostd_config *cfg)
+{
+        *cfg = (hostd_config){
+                .state_dir = hd_strdup("/var/lib/hostd"),
+                .run_dir = hd_strdup("/run/hostd"),
+                .log_dir = hd_strdup("/var/log/hostd"),
+                .socket_path = hd_strdup("/run/hostd/hostd.sock"),
+                .socket_group = hd_strdup("hostd"),
+                .socket_mode = 0660,
+                .libvirt_uri = hd_strdup("qemu:///system"),
+                .virt_type = hd_strdup("auto"),
+                .network = hd_strdup("default"),
+                .bridge = NULL,
+                .agent_binary = hd_strdup("/usr/local/libexec/hostd/hostd-agent"),
+                .log_level = hd_strdup("info"),
+                .max_image_size = 256 * GiB,
+                .default_vcpus = 2,
+                .max_vcpus = 16,
+                .default_memory = 2 * GiB,
+                .max_memory = 64 * GiB,
+                .default_disk = 20 * GiB,
+                .max_disk = 500 * GiB,
+                .agent_hello_timeout = 600,
+                .stop_timeout = 60,
+                .workers = 4,
+                .api_max_body = MiB,
+                .api_connection_timeout = 30,
+                .api_max_connections = 64,
+        };
+}
+
+void hostd_config_free(hostd_config *cfg)
+{
+        for (size_t i = 0; i < HD_ARRAY_SIZE(keys); i++) {
+                const key_def *k = &keys[i];
+                if (k->type == T_STRING || k->type == T_PATH || k->type == T_NAME ||
+                    k->type == T_ENUM) {
+                        char **p = str_field(cfg, k);
+                        free(*p);
+                        *p = NULL;
+                }
+        }
+}
+
+__attribute__((format(printf, 4, 5)))
+static int bad(hd_error *err, const char *path, unsigned line, const char *fmt, ...)
+{
+        char what[384];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        return hd_error_set(err, HD_E_INVALID, "%s:%u: %s", path, line, what);
+}
+
+static int set_number(hostd_config *cfg, const key_def *k, uint64_t v)
+{
+        void *p = (char *)cfg + k->offset;
+
+        if (k->type == T_SIZE)
+                *(uint64_t *)p = v;
+        else if (k->type == T_MODE)
+                *(mode_t *)p = (mode_t)v;
+        else
+                *(unsigned *)p = (unsigned)v;
+        return 0;
+}
+
+static bool valid_name(const char *v)
+{
+        if (!*v || strlen(v) > 64)
+                return false;
+        for (const char *c = v; *c; c++)
+                if (!isalnum((unsigned char)*c) && !strchr("-_.", *c))
+                        return false;
+        return true;
+}
+
+/* Parse one value into its field; message on error names key and value. */
+static int set_value(hostd_config *cfg, const key_def *k, const char *v, const char *path,
+                     unsigned line, hd_error *err)
+{
+        uint64_t n = 0;
+        char range[96];
+
+        switch (k->type) {
+        case T_PATH:
+                if (v[0] != '/')
+                        return bad(err, path, line, "%s must be an absolute path, not '%s'", k->name, v);
+                break;
+        case T_NAME:
+                if (!valid_name(v))
+                        return bad(err, path, line,
+                                   "%s must be a name of letters, digits, '-', '_' or '.', not '%s'",
+                                   k->name, v);
+                break;
+        case T_ENUM: {
+                bool ok = false;
+                char list[128] = "";
+                for (const char *const *c = k->choices; *c; c++) {
+                        ok |= strcmp(*c, v) == 0;
+                        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                                 c == k->choices ? "" : ", ", *c);
+                }
+                if (!ok)
+                        return hd_error_set(err, HD_E_INVALID, "%s:%u: %s must be one of %s, not '%s'",
+                                            path, line, k->name, list, v);
+                break;
+        }
+        case T_SIZE:
+                if (hd_parse_size(v, &n) < 0)
+                        return bad(err, path, line, "%s: '%s' is not a size (e.g. 512M, 20G)", k->name, v);
+                break;
+        case T_DURATION:
+                if (hd_parse_duration(v, &n) < 0)
+                        return bad(err, path, line, "%s: '%s' is not a duration (e.g. 90s, 10m, 2h)",
+                                   k->name, v);
+                break;
+        case T_UINT: {
+                char *end;
+                errno = 0;
+                n = strtoull(v, &end, 10);
+                if (!isdigit((unsigned char)v[0]) || *end || errno)
+                        return bad(err, path, line, "%s: '%s' is not a whole number", k->name, v);
+                break;
+        }
+        case T_MODE: {
+                char *end;
+                n = strtoull(v, &end, 8);
+                if (v[0] != '0' || *end || n > 0777)
+                        return bad(err, path, line, "%s: '%s' is not an octal mode like 0660", k->name, v);
+                break;
+        }
+        case T_STRING:
+                break;
+        }
+        if ((k->type == T_UINT || k->type == T_SIZE || k->type == T_DURATION) &&
+            (n < k->min || n > k->max)) {
+                if (k->type == T_SIZE) {
+                        char lo[32], hi[32];
+                        hd_format_size(k->min, lo, sizeof(lo));
+                        hd_format_size(k->max, hi, sizeof(hi));
+                        snprintf(range, sizeof(range), "%s and %s", lo, hi);
+                } else {
+                        snprintf(range, sizeof(range), "%llu and %llu%s", (unsigned long long)k->min,
+                                 (unsigned long long)k->max, k->type == T_DURATION ? " seconds" : "");
+                }
+                return bad(err, path, line, "%s must be between %s", k->name, range);
+        }
+        if (k->type == T_UINT || k->type == T_SIZE || k->type == T_DURATION || k->type == T_MODE)
+                return set_number(cfg, k, n);
+        free(*str_field(cfg, k));
+        *str_field(cfg, k) = hd_strdup(v);
+        return 0;
+}
+
+static size_t key_index(const char *name)
+{
+        size_t i = 0;
+
+        while (i < HD_ARRAY_SIZE(keys) - 1 && strcmp(keys[i].name, name) != 0)
+                i++;
+        return i;
+}
+
+static char *trim(char *s)
+{
+        char *e;
+
+        while (isspace((unsigned char)*s))
+                s++;
+        e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+                *--e = '\0';
+        return s;
+}
+
+int hostd_config_load(hostd_config *cfg, const char *path, hd_error *err)
+{
+        _cleanup_free_ char *data = NULL;
+        bool seen[HD_ARRAY_SIZE(keys)] = {false};
+        unsigned line = 0;
+
+        if (hd_read_file(path, 1 << 20, &data, NULL, err) < 0)
+                return -1;
+        for (char *raw = data, *next; raw; raw = next) {
+                char *eq, *key, *val;
+                const key_def *k;
+
+                next = strchr(raw, '\n');
+                if (next)
+                        *next++ = '\0';
+                line++;
+                key = trim(raw);
+                if (!*key || *key == '#')
+                        continue;
+                eq = strchr(key, '=');
+                if (!eq)
+                        return bad(err, path, line, "expected 'key = value', got '%s'", key);
+                *eq = '\0';
+                val = trim(eq + 1);
+                key = trim(key);
+                k = &keys[key_index(key)];
+                if (strcmp(k->name, key) != 0)
+                        return bad(err, path, line, "unknown key '%s'", key);
+                if (seen[k - keys])
+                        return bad(err, path, line, "'%s' is set twice", key);
+                seen[k - keys] = true;
+                if (!*val)
+                        return bad(err, path, line, "'%s' has no value", key);
+                if (set_value(cfg, k, val, path, line, err) < 0)
+                        return -1;
+        }
+        /* Naming a bridge replaces the default network (naming both is an error). */
+        if (seen[key_index("bridge")] && !seen[key_index("network")]) {
+                free(cfg->network);
+                cfg->network = NULL;
+        }
+        if (hostd_config_check(cfg, err) < 0)
+                return hd_error_prefix(err, "%s", path);
+        return 0;
+}
+
+int hostd_config_check(const hostd_config *cfg, hd_error *err)
+{
+        if (cfg->network && cfg->bridge)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "set either 'network' or 'bridge' for workspace NICs, not both");
+        if (!cfg->network && !cfg->bridge)
+                return hd_error_set(err, HD_E_INVALID, "set 'network' or 'bridge' for workspace NICs");
+        if (cfg->default_vcpus > cfg->max_vcpus)
+                return hd_error_set(err, HD_E_INVALID, "default_vcpus (%u) is above max_vcpus (%u)",
+                                    cfg->default_vcpus, cfg->max_vcpus);
+        if (cfg->default_memory > cfg->max_memory)
+                return hd_error_set(err, HD_E_INVALID, "default_memory is above max_memory");
+        if (cfg->default_disk > cfg->max_disk)
+                return hd_error_set(err, HD_E_INVALID, "default_disk is above max_disk");
+        return 0;
+}
+
+char *hostd_config_dump(const hostd_config *cfg)
+{
+        hd_buf b = HD_BUF_INIT;
+
+        for (size_t i = 0; i < HD_ARRAY_SIZE(keys); i++) {
+                const key_def *k = &keys[i];
+                const void *p = (const char *)cfg + k->offset;
+                char v[64];
+
+                switch (k->type) {
+                case T_SIZE:
+                        hd_format_size(*(const uint64_t *)p, v, sizeof(v));
+                        break;
+                case T_DURATION:
+                        snprintf(v, sizeof(v), "%us", *(const unsigned *)p);
+                        break;
+                case T_UINT:
+                        snprintf(v, sizeof(v), "%u", *(const unsigned *)p);
+                        break;
+                case T_MODE:
+                        snprintf(v, sizeof(v), "%04o", (unsigned)*(const mode_t *)p);
+                        break;
+                default: {
+                        const char *s = *(char *const *)p;
+                        if (!s)
+                                continue;
+                        hd_buf_appendf(&b, "%s = %s\n", k->name, s);
+                        continue;
+                }
+                }
+                hd_buf_appendf(&b, "%s = %s\n", k->name, v);
+        }
+        return hd_buf_steal(&b);
+}

@@ -1,0 +1,35 @@
+/* fixture.h — compare an output with an expected file, or rewrite it.
+ *
+ * With HOSTD_REGENERATE=1 in the environment the expected file is written
+ * from the actual output (review the diff, then commit); otherwise the two
+ * must be byte-identical. Paths are relative to the source tree, found via
+ * HOSTD_SRCDIR (set by tests/run) or the current directory. */
+#pragma once
+
+#include "common/common.h"
+#include "tests/testlib.h"
+
+static inline char *tl_src_path(const char *rel)
+{
+        const char *top = getenv("HOSTD_SRCDIR");
+        return top ? hd_path_join(top, rel) : hd_strdup(rel);
+}
+
+static inline void tl_fixture_compare(const char *expected_path, const char *actual, const char *what)
+{
+        _cleanup_free_ char *expected = NULL;
+        hd_error err = {0};
+
+        if (getenv("HOSTD_REGENERATE")) {
+                bool ok = hd_write_file_atomic(expected_path, actual, strlen(actual), 0644, &err) == 0;
+                tl_report(ok, __FILE__, __LINE__, what, ok ? NULL : err.message);
+                return;
+        }
+        if (hd_read_file(expected_path, 16 << 20, &expected, NULL, &err) < 0) {
+                tl_report(false, __FILE__, __LINE__, what, err.message);
+                return;
+        }
+        if (!tl_report(strcmp(expected, actual) == 0, __FILE__, __LINE__, what,
+                       "output differs from the expected file (HOSTD_REGENERATE=1 rewrites it)"))
+                printf("#   expected file: %s\n#   got:\n%s\n", expected_path, actual);
+}
