@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-HD_DEFINE_CLEANUP(json_t *, json_decref)
+/* jansson's own scope cleanup (json_decrefp is NULL-safe). */
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
 #define API_MAX_PARAMS 2
