@@ -76,3 +76,5 @@ const char *api_query(const api_request *req, const char *key);
 
 /* The orchestrator the handlers drive. */
 orch_service *api_service(const api_request *req);
+/* hostd's version, for /v1/health. */
+const char *api_version(const api_request *req);

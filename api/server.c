@@ -26,6 +26,11 @@ orch_service *api_service(const api_request *req)
         return req->server->svc;
 }
 
+const char *api_version(const api_request *req)
+{
+        return req->server->cfg.version ? req->server->cfg.version : "unknown";
+}
+
 /* Bind the unix socket, replacing a stale one, with the configured mode and
  * group set before anyone can connect (bind under a umask that allows nothing). */
 static int listen_unix(const api_config *cfg, hd_error *err)

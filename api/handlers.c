@@ -1,0 +1,241 @@
+/* handlers.c — the route table and one handler per route; each parses the
+ * request, calls the orchestrator and renders the answer. */
+#include "api/internal.h"
+#include "api/views.h"
+#include "orchestrator/service.h"
+
+#include <string.h>
+
+static void reply_workspace(api_request *req, unsigned status, orch_workspace *ws, const hd_error *err)
+{
+        if (!ws) {
+                api_reply_error(req, err);
+                return;
+        }
+        api_reply_json(req, status, api_view_workspace(ws));
+        orch_workspace_free(ws);
+}
+
+/* ---- health --------------------------------------------------------------- */
+
+static void get_health(api_request *req)
+{
+        orch_service *svc = api_service(req);
+        orch_workspace_list all = {0};
+        hd_error err = {0};
+        bool ok = orch_service_libvirt_ok(svc, &err);
+        json_int_t count = 0;
+
+        if (orch_store_workspace_list(orch_service_store(svc), NULL, &all, NULL) == 0) {
+                count = (json_int_t)all.count;
+                orch_workspace_list_free(&all);
+        }
+        api_reply_json(req, 200,
+                       json_pack("{s:s,s:s,s:s,s:s,s:I}", "status", ok ? "ok" : "degraded", "version",
+                                 api_version(req), "libvirt", ok ? "connected" : err.message, "virt_type",
+                                 orch_service_virt_type(svc), "workspaces", count));
+}
+
+/* ---- images --------------------------------------------------------------- */
+
+static void list_images(api_request *req)
+{
+        orch_image_list l = {0};
+        hd_error err = {0};
+        json_t *arr;
+
+        if (orch_store_image_list(orch_service_store(api_service(req)), &l, &err) < 0) {
+                api_reply_error(req, &err);
+                return;
+        }
+        arr = json_array();
+        for (size_t i = 0; i < l.count; i++)
+                json_array_append_new(arr, api_view_image(&l.items[i]));
+        orch_image_list_free(&l);
+        api_reply_json(req, 200, json_pack("{s:o}", "images", arr));
+}
+
+static void import_image(api_request *req)
+{
+        static const api_field fields[] = {
+                {"name", F_STRING, true, 1, 63},
+                {"path", F_STRING, true, 1, 4096},
+                {"format", F_STRING, true, 1, 16},
+                {"sha256", F_STRING, false, 64, 64},
+        };
+        _cleanup_json_ json_t *body = NULL;
+        orch_image *img = NULL;
+        hd_error err = {0};
+        img_import_req r;
+
+        body = api_parse_body(req, fields, HD_ARRAY_SIZE(fields), &err);
+        if (!body) {
+                api_reply_error(req, &err);
+                return;
+        }
+        r = (img_import_req){
+                .name = json_string_value(json_object_get(body, "name")),
+                .source_path = json_string_value(json_object_get(body, "path")),
+                .format = json_string_value(json_object_get(body, "format")),
+                .expected_sha256 = json_string_value(json_object_get(body, "sha256")),
+        };
+        if (r.source_path[0] != '/') {
+                api_reply_errorf(req, HD_E_INVALID, "field 'path' must be an absolute path on the host");
+                return;
+        }
+        if (orch_image_import(api_service(req), &r, &img, &err) < 0) {
+                api_reply_error(req, &err);
+                return;
+        }
+        api_reply_json(req, 201, api_view_image(img));
+        orch_image_free(img);
+}
+
+static void get_image(api_request *req)
+{
+        hd_error err = {0};
+        orch_image *img = orch_store_image_get(orch_service_store(api_service(req)), req->params[0], &err);
+
+        if (!img) {
+                api_reply_error(req, &err);
+                return;
+        }
+        api_reply_json(req, 200, api_view_image(img));
+        orch_image_free(img);
+}
+
+static void delete_image(api_request *req)
+{
+        hd_error err = {0};
+
+        if (orch_image_delete(api_service(req), req->params[0], &err) < 0)
+                api_reply_error(req, &err);
+        else
+                api_reply_json(req, 204, NULL);
+}
+
+/* ---- workspaces ------------------------------------------------------------ */
+
+static void list_workspaces(api_request *req)
+{
+        orch_workspace_list l = {0};
+        hd_error err = {0};
+        json_t *arr;
+
+        if (orch_store_workspace_list(orch_service_store(api_service(req)), NULL, &l, &err) < 0) {
+                api_reply_error(req, &err);
+                return;
+        }
+        arr = json_array();
+        for (size_t i = 0; i < l.count; i++)
+                json_array_append_new(arr, api_view_workspace(&l.items[i]));
+        orch_workspace_list_free(&l);
+        api_reply_json(req, 200, json_pack("{s:o}", "workspaces", arr));
+}
+
+static void create_workspace(api_request *req)
+{
+        static const api_field fields[] = {
+                {"name", F_STRING, true, 1, 63},
+                {"image", F_STRING, true, 1, 63},
+                {"ssh_keys", F_STRING_ARRAY, true, 1, 32},
+                {"user", F_STRING, false, 1, 32},
+                {"vcpus", F_INT, false, 1, 1024},
+                {"memory_mib", F_INT, false, 128, 4 << 20},
+                {"disk_gib", F_INT, false, 1, 1 << 16},
+        };
+        _cleanup_json_ json_t *body = NULL;
+        _cleanup_free_ const char **keys = NULL;
+        hd_error err = {0};
+        orch_workspace *ws;
+        orch_create_req r;
+        json_t *arr, *k;
+        size_t i;
+
+        body = api_parse_body(req, fields, HD_ARRAY_SIZE(fields), &err);
+        if (!body) {
+                api_reply_error(req, &err);
+                return;
+        }
+        arr = json_object_get(body, "ssh_keys");
+        keys = hd_malloc0((json_array_size(arr) + 1) * sizeof(char *));
+        json_array_foreach(arr, i, k)
+                keys[i] = json_string_value(k);
+        r = (orch_create_req){
+                .name = json_string_value(json_object_get(body, "name")),
+                .image = json_string_value(json_object_get(body, "image")),
+                .owner = req->peer_user,
+                .user = json_string_value(json_object_get(body, "user")),
+                .ssh_keys = keys,
+                .n_ssh_keys = json_array_size(arr),
+                .vcpus = (unsigned)json_integer_value(json_object_get(body, "vcpus")),
+                .memory_mib = (uint64_t)json_integer_value(json_object_get(body, "memory_mib")),
+                .disk_gib = (uint64_t)json_integer_value(json_object_get(body, "disk_gib")),
+        };
+        ws = orch_ws_create(api_service(req), &r, &err);
+        reply_workspace(req, 202, ws, &err);
+}
+
+static void get_workspace(api_request *req)
+{
+        hd_error err = {0};
+        orch_workspace *ws = orch_store_workspace_find(orch_service_store(api_service(req)), req->params[0], &err);
+
+        if (ws && ws->state == ORCH_WS_DELETED) {
+                hd_error_set(&err, HD_E_NOT_FOUND, "workspace '%.64s' is deleted", req->params[0]);
+                orch_workspace_free(ws);
+                ws = NULL;
+        }
+        reply_workspace(req, 200, ws, &err);
+}
+
+static void delete_workspace(api_request *req)
+{
+        hd_error err = {0};
+
+        reply_workspace(req, 202, orch_ws_delete(api_service(req), req->params[0], &err), &err);
+}
+
+static void start_workspace(api_request *req)
+{
+        hd_error err = {0};
+
+        reply_workspace(req, 202, orch_ws_start(api_service(req), req->params[0], &err), &err);
+}
+
+static void stop_workspace(api_request *req)
+{
+        const char *force = api_query(req, "force");
+        hd_error err = {0};
+
+        if (force && strcmp(force, "true") != 0 && strcmp(force, "false") != 0) {
+                api_reply_errorf(req, HD_E_INVALID, "query parameter 'force' must be true or false");
+                return;
+        }
+        reply_workspace(req, 202,
+                        orch_ws_stop(api_service(req), req->params[0], force && strcmp(force, "true") == 0, &err),
+                        &err);
+}
+
+static void restart_workspace(api_request *req)
+{
+        hd_error err = {0};
+
+        reply_workspace(req, 202, orch_ws_restart(api_service(req), req->params[0], &err), &err);
+}
+
+const api_route api_routes[] = {
+        {"GET", "/v1/health", get_health},
+        {"GET", "/v1/images", list_images},
+        {"POST", "/v1/images", import_image},
+        {"GET", "/v1/images/{name}", get_image},
+        {"DELETE", "/v1/images/{name}", delete_image},
+        {"GET", "/v1/workspaces", list_workspaces},
+        {"POST", "/v1/workspaces", create_workspace},
+        {"GET", "/v1/workspaces/{ref}", get_workspace},
+        {"DELETE", "/v1/workspaces/{ref}", delete_workspace},
+        {"POST", "/v1/workspaces/{ref}/start", start_workspace},
+        {"POST", "/v1/workspaces/{ref}/stop", stop_workspace},
+        {"POST", "/v1/workspaces/{ref}/restart", restart_workspace},
+};
+const size_t api_routes_count = HD_ARRAY_SIZE(api_routes);

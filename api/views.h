@@ -1,0 +1,8 @@
+/* views.h — JSON views of the orchestrator's rows for API responses. */
+#pragma once
+
+#include "api/internal.h"
+#include "orchestrator/store.h"
+
+json_t *api_view_image(const orch_image *img);
+json_t *api_view_workspace(const orch_workspace *ws);

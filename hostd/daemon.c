@@ -1,0 +1,157 @@
+/* daemon.c — wire config, service, worker pool, agent link thread and API
+ * together; wait for signals; shut down leaving workspaces running. */
+#include "hostd/daemon.h"
+
+#include "api/api.h"
+#include "common/common.h"
+#include "hostd/workers.h"
+#include "orchestrator/service.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+
+static atomic_bool agents_stop;
+
+static void log_reconcile(void *ctx, const char *line)
+{
+        log_notice("reconcile: %s", line);
+}
+
+static void log_agent(void *ctx, const char *line)
+{
+        log_info("agent: %s", line);
+}
+
+static void *agent_thread(void *arg)
+{
+        orch_service *svc = arg;
+
+        while (!atomic_load(&agents_stop))
+                orch_agents_poll(svc, 1000, log_agent, NULL);
+        orch_agents_close(svc);
+        return NULL;
+}
+
+static void params_from_config(const hostd_config *cfg, orch_params *p)
+{
+        *p = (orch_params){
+                .state_dir = cfg->state_dir,
+                .run_dir = cfg->run_dir,
+                .log_dir = cfg->log_dir,
+                .libvirt_uri = cfg->libvirt_uri,
+                .virt_type = cfg->virt_type,
+                .network = cfg->network,
+                .bridge = cfg->bridge,
+                .agent_binary = cfg->agent_binary,
+                .max_image_size = cfg->max_image_size,
+                .default_vcpus = cfg->default_vcpus,
+                .max_vcpus = cfg->max_vcpus,
+                .default_memory_mib = cfg->default_memory / MiB,
+                .max_memory_mib = cfg->max_memory / MiB,
+                .default_disk_gib = cfg->default_disk / GiB,
+                .max_disk_gib = cfg->max_disk / GiB,
+                .agent_hello_timeout = cfg->agent_hello_timeout,
+                .stop_timeout = cfg->stop_timeout,
+        };
+}
+
+/* Block the signals we wait for in every thread (threads inherit the mask). */
+static void block_signals(sigset_t *set)
+{
+        sigemptyset(set);
+        sigaddset(set, SIGTERM);
+        sigaddset(set, SIGINT);
+        sigaddset(set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
+static int wait_for_stop(const sigset_t *set)
+{
+        for (;;) {
+                int sig = 0;
+
+                if (sigwait(set, &sig) != 0)
+                        continue;
+                if (sig == SIGHUP) {
+                        log_notice("SIGHUP: nothing to reload (the config is read at start)");
+                        continue;
+                }
+                return sig;
+        }
+}
+
+int hostd_run(const hostd_config *cfg)
+{
+        orch_params params;
+        orch_service *svc;
+        hostd_workers *workers;
+        api_server *api;
+        pthread_t agents;
+        hd_error err = {0};
+        sigset_t set;
+        int sig, n;
+        api_config acfg = {
+                .socket_path = cfg->socket_path,
+                .socket_group = cfg->socket_group,
+                .socket_mode = cfg->socket_mode,
+                .max_body = cfg->api_max_body,
+                .connection_timeout = cfg->api_connection_timeout,
+                .max_connections = cfg->api_max_connections,
+                .threads = 4,
+                .version = HOSTD_VERSION,
+        };
+
+        block_signals(&set);
+        params_from_config(cfg, &params);
+        svc = orch_service_open(&params, &err);
+        if (!svc) {
+                log_error("cannot start: %s", err.message);
+                return 1;
+        }
+        log_info("hostd %s: libvirt %s, domains of type %s, state in %s", HOSTD_VERSION, cfg->libvirt_uri,
+                 orch_service_virt_type(svc), cfg->state_dir);
+        n = orch_reconcile(svc, log_reconcile, NULL, &err);
+        if (n < 0)
+                log_warning("reconciliation failed: %s", err.message);
+        else
+                log_info("reconciliation: %d action%s", n, n == 1 ? "" : "s");
+
+        workers = hostd_workers_start(cfg->workers);
+        orch_service_set_executor(svc, hostd_workers_submit, workers);
+        atomic_store(&agents_stop, false);
+        if (pthread_create(&agents, NULL, agent_thread, svc) != 0) {
+                log_error("cannot start the agent link thread");
+                hostd_workers_stop(workers);
+                orch_service_close(svc);
+                return 1;
+        }
+        api = api_server_start(&acfg, svc, &err);
+        if (!api) {
+                log_error("cannot serve the API: %s", err.message);
+                atomic_store(&agents_stop, true);
+                pthread_join(agents, NULL);
+                hostd_workers_stop(workers);
+                orch_service_close(svc);
+                return 1;
+        }
+        log_notice("listening on %s", cfg->socket_path);
+        hostd_notify("READY=1");
+
+        sig = wait_for_stop(&set);
+        log_notice("%s: shutting down; running workspaces keep running", strsignal(sig));
+        hostd_notify("STOPPING=1");
+        api_server_stop(api);
+        atomic_store(&agents_stop, true);
+        pthread_join(agents, NULL);
+        n = (int)hostd_workers_stop(workers);
+        if (n > 0)
+                log_warning("%d queued job%s dropped; the next start reconciles them", n, n == 1 ? "" : "s");
+        orch_service_close(svc);
+        return 0;
+}

@@ -1,0 +1,260 @@
+/* jobs.c — the slow halves of workspace requests, run on worker threads:
+ * provision (clone, inject, define, boot), start, stop, restart, delete.
+ * Every state change is committed before the action that follows it; a job
+ * that finds its workspace moved on (deleted meanwhile) stops and leaves the
+ * clean-up to the job that moved it. */
+#include "orchestrator/service-internal.h"
+
+#include "cloudinit/cloudinit.h"
+#include "common/common.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#define GiB (1ull << 30)
+
+typedef struct job {
+        orch_job_kind kind;
+        char *id;
+        char *user;
+        char **keys;
+        size_t n_keys;
+} job;
+
+static void job_free(void *p)
+{
+        job *j = p;
+
+        for (size_t i = 0; i < j->n_keys; i++)
+                free(j->keys[i]);
+        free(j->keys);
+        free(j->user);
+        free(j->id);
+        free(j);
+}
+
+void orch_ws_fail(orch_service *svc, const char *id, const char *reason)
+{
+        orch_store_transition(svc->store, id, ORCH_WS_ANY, ORCH_WS_FAILED, reason, NULL);
+}
+
+static int unlink_if_present(const char *path, hd_error *err)
+{
+        if (unlink(path) < 0 && errno != ENOENT)
+                return hd_error_errno(err, HD_E_IO, errno, "cannot remove %s", path);
+        return 0;
+}
+
+int orch_ws_teardown(orch_service *svc, const char *id, hd_error *err)
+{
+        _cleanup_free_ char *sock = orch_agent_socket_path(svc, id);
+        _cleanup_free_ char *log = orch_console_log_path(svc, id);
+        hd_error e = {0};
+
+        if (orch_virt_destroy(svc->virt, id, &e) < 0 && e.code != HD_E_NOT_FOUND && e.code != HD_E_CONFLICT)
+                return hd_error_set(err, e.code, "%s", e.message);
+        if (orch_virt_undefine(svc->virt, id, &e) < 0 && e.code != HD_E_NOT_FOUND)
+                return hd_error_set(err, e.code, "%s", e.message);
+        if (img_disk_delete(svc->images, id, &e) < 0 && e.code != HD_E_NOT_FOUND)
+                return hd_error_set(err, e.code, "%s", e.message);
+        if (unlink_if_present(sock, err) < 0 || unlink_if_present(log, err) < 0)
+                return -1;
+        return 0;
+}
+
+/* Define the domain of ws (its overlay exists) with libvirt. */
+static int define_domain(orch_service *svc, const orch_workspace *ws, const char *disk, hd_error *err)
+{
+        _cleanup_free_ char *sock = orch_agent_socket_path(svc, ws->id);
+        _cleanup_free_ char *log = orch_console_log_path(svc, ws->id);
+        orch_domain_spec spec = {
+                .id = ws->id,
+                .display_name = ws->name,
+                .owner = ws->owner,
+                .template_name = ws->template_name,
+                .image = ws->image,
+                .created = ws->created_at,
+                .virt_type = svc->virt_type,
+                .vcpus = ws->vcpus,
+                .memory_mib = ws->memory_mib,
+                .disk_path = disk,
+                .network = svc->p.network,
+                .bridge = svc->p.bridge,
+                .agent_socket_path = sock,
+                .console_log_path = log,
+        };
+
+        return orch_virt_define(svc->virt, &spec, err);
+}
+
+/* Seed, agent and token into the overlay: one libguestfs launch. */
+static int inject(orch_service *svc, const orch_workspace *ws, const job *j, const char *disk, hd_error *err)
+{
+        char token[65], hash[65];
+        ci_seed seed = {0};
+        ci_request creq = {
+                .instance_id = ws->id,
+                .hostname = ws->name,
+                .username = j->user,
+                .ssh_keys = (const char *const *)j->keys,
+                .n_ssh_keys = j->n_keys,
+        };
+        ci_inject_req ireq = {
+                .disk_path = disk,
+                .disk_format = "qcow2",
+                .seed = &seed,
+                .agent_binary_path = svc->p.agent_binary,
+                .agent_token = token,
+                .workspace_id = ws->id,
+                .force_tcg = strcmp(svc->virt_type, "qemu") == 0,
+        };
+        orch_ws_update u = {.agent_token_hash = hash};
+        int r;
+
+        if (orch_token_new(token, hash, err) < 0 || ci_render(&creq, &seed, err) < 0)
+                return -1;
+        r = ci_inject(&ireq, err);
+        ci_seed_free(&seed);
+        if (r < 0)
+                return -1;
+        return orch_store_workspace_update(svc->store, ws->id, &u, err);
+}
+
+static void provision(orch_service *svc, const job *j)
+{
+        _cleanup_(orch_workspace_freep) orch_workspace *ws = NULL;
+        _cleanup_free_ char *disk = NULL, *reason = NULL;
+        hd_error err = {0};
+        const char *step;
+
+        if (orch_store_transition(svc->store, j->id, ORCH_WS_BIT(ORCH_WS_PENDING), ORCH_WS_PROVISIONING, NULL,
+                                  &err) < 0)
+                return; /* deleted before it began: the delete job cleans up */
+        ws = orch_store_workspace_get(svc->store, j->id, &err);
+        step = "reading the workspace";
+        if (!ws)
+                goto fail;
+        step = "creating the disk";
+        if (img_disk_create(svc->images, ws->image, ws->id, ws->disk_gib * GiB, &disk, &err) < 0)
+                goto fail;
+        step = "injecting cloud-init data and the agent";
+        if (inject(svc, ws, j, disk, &err) < 0)
+                goto fail;
+        step = "defining the domain";
+        if (define_domain(svc, ws, disk, &err) < 0)
+                goto fail;
+        step = "starting the domain";
+        if (orch_virt_start(svc->virt, ws->id, &err) < 0)
+                goto fail;
+        if (orch_store_transition(svc->store, ws->id, ORCH_WS_BIT(ORCH_WS_PROVISIONING), ORCH_WS_RUNNING, NULL,
+                                  &err) == 0)
+                return;
+        /* Moved on meanwhile (a delete): that job tears down. */
+        return;
+fail:
+        reason = hd_asprintf("%s: %s", step, err.message);
+        orch_ws_teardown(svc, j->id, NULL);
+        orch_ws_fail(svc, j->id, reason);
+}
+
+static int do_start(orch_service *svc, const char *id)
+{
+        hd_error err = {0};
+        _cleanup_free_ char *reason = NULL;
+        orch_dom_state st = ORCH_DOM_UNKNOWN;
+
+        if (orch_virt_state(svc->virt, id, &st, &err) == 0 && st == ORCH_DOM_RUNNING)
+                goto running;
+        if (orch_virt_start(svc->virt, id, &err) < 0) {
+                reason = hd_asprintf("starting the domain: %s", err.message);
+                orch_ws_fail(svc, id, reason);
+                return -1;
+        }
+running:
+        return orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STARTING), ORCH_WS_RUNNING, NULL, NULL);
+}
+
+static int do_stop(orch_service *svc, const char *id, bool force)
+{
+        hd_error err = {0};
+        bool forced = force;
+        _cleanup_free_ char *reason = NULL;
+        int r;
+
+        if (force)
+                r = orch_virt_destroy(svc->virt, id, &err);
+        else
+                r = orch_virt_shutdown(svc->virt, id, svc->p.stop_timeout, &forced, &err);
+        if (r < 0 && err.code != HD_E_CONFLICT) { /* conflict: already shut off */
+                reason = hd_asprintf("stopping the domain: %s", err.message);
+                orch_ws_fail(svc, id, reason);
+                return -1;
+        }
+        if (forced && !force)
+                reason = hd_asprintf("forced off: the guest did not shut down within %u s", svc->p.stop_timeout);
+        return orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STOPPING), ORCH_WS_STOPPED,
+                                     reason ? reason : (force ? "forced stop" : "stopped"), NULL);
+}
+
+static void do_delete(orch_service *svc, const char *id)
+{
+        hd_error err = {0};
+        _cleanup_free_ char *reason = NULL;
+
+        if (orch_ws_teardown(svc, id, &err) < 0) {
+                reason = hd_asprintf("deleting: %s", err.message);
+                orch_ws_fail(svc, id, reason);
+                return;
+        }
+        orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_DELETING), ORCH_WS_DELETED, NULL, NULL);
+}
+
+static void run_job(void *ctx, void *arg)
+{
+        orch_service *svc = ctx;
+        job *j = arg;
+
+        orch_ws_lock(svc, j->id);
+        switch (j->kind) {
+        case JOB_PROVISION:
+                provision(svc, j);
+                break;
+        case JOB_START:
+                do_start(svc, j->id);
+                break;
+        case JOB_STOP:
+        case JOB_STOP_FORCE:
+                do_stop(svc, j->id, j->kind == JOB_STOP_FORCE);
+                break;
+        case JOB_RESTART:
+                if (do_stop(svc, j->id, false) == 0 &&
+                    orch_store_transition(svc->store, j->id, ORCH_WS_BIT(ORCH_WS_STOPPED), ORCH_WS_STARTING,
+                                          "restart", NULL) == 0)
+                        do_start(svc, j->id);
+                break;
+        case JOB_DELETE:
+                do_delete(svc, j->id);
+                break;
+        }
+        orch_ws_unlock(svc, j->id);
+}
+
+void orch_job_queue(orch_service *svc, orch_job_kind kind, const char *id, const char *user,
+                    const char *const *ssh_keys, size_t n_keys)
+{
+        job *j = hd_malloc0(sizeof(*j));
+
+        j->kind = kind;
+        j->id = hd_strdup(id);
+        j->user = user ? hd_strdup(user) : NULL;
+        j->keys = hd_malloc0((n_keys + 1) * sizeof(char *));
+        for (size_t i = 0; i < n_keys; i++)
+                j->keys[i] = hd_strdup(ssh_keys[i]);
+        j->n_keys = n_keys;
+        if (svc->submit) {
+                svc->submit(svc->executor, run_job, svc, j, job_free);
+        } else {
+                run_job(svc, j);
+                job_free(j);
+        }
+}

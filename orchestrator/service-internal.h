@@ -1,0 +1,52 @@
+/* service-internal.h — what service.c, jobs.c, reconcile.c and agentlink.c
+ * share: the service itself and its per-workspace job lock. */
+#pragma once
+
+#include "orchestrator/orchestrator.h"
+#include "orchestrator/service.h"
+
+#include <pthread.h>
+
+struct orch_agents; /* agentlink.c */
+
+struct orch_service {
+        orch_params p;             /* strings owned (copied at open) */
+        orch_store *store;
+        img_store *images;
+        orch_virt *virt;
+        const char *virt_type;     /* "kvm" or "qemu" */
+        char *agents_dir;          /* run_dir/agents */
+        orch_submit_fn submit;
+        void *executor;
+        /* Ids of workspaces with a job running: one job per workspace at a time. */
+        pthread_mutex_t busy_lock;
+        pthread_cond_t busy_cond;
+        char **busy;
+        size_t n_busy, cap_busy;
+        struct orch_agents *agents;
+};
+
+/* Where a workspace's files live (caller frees). */
+char *orch_agent_socket_path(orch_service *svc, const char *id);
+char *orch_console_log_path(orch_service *svc, const char *id);
+
+/* Wait until no job holds id, then hold it; release lets the next one in. */
+void orch_ws_lock(orch_service *svc, const char *id);
+void orch_ws_unlock(orch_service *svc, const char *id);
+
+/* Remove what a workspace has on the host: domain (destroyed and undefined),
+ * overlay, agent socket, console log. Missing pieces are not errors. */
+int orch_ws_teardown(orch_service *svc, const char *id, hd_error *err);
+
+/* Move to failed with reason, logging nothing (callers report). */
+void orch_ws_fail(orch_service *svc, const char *id, const char *reason);
+
+/* Queue a job for a workspace (runs at once without an executor). */
+typedef enum { JOB_PROVISION, JOB_START, JOB_STOP, JOB_STOP_FORCE, JOB_RESTART, JOB_DELETE } orch_job_kind;
+void orch_job_queue(orch_service *svc, orch_job_kind kind, const char *id, const char *user,
+                    const char *const *ssh_keys, size_t n_keys);
+
+/* Generate a fresh agent token (64 hex chars) and its SHA-256 hex. */
+int orch_token_new(char token[65], char hash[65], hd_error *err);
+/* Constant-time check of a token against a stored hash. */
+bool orch_token_matches(const char *token, const char *hash);

@@ -1,0 +1,378 @@
+/* service.c — the workspace service: open, images, and the requests the API
+ * makes (each checked, its first state change committed, the rest queued). */
+#include "orchestrator/service-internal.h"
+
+#include "cloudinit/cloudinit.h"
+#include "common/common.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#define GiB (1ull << 30)
+
+static char *dup_or_null(const char *s)
+{
+        return s ? hd_strdup(s) : NULL;
+}
+
+static void params_copy(orch_params *dst, const orch_params *src)
+{
+        *dst = *src;
+        dst->state_dir = dup_or_null(src->state_dir);
+        dst->run_dir = dup_or_null(src->run_dir);
+        dst->log_dir = dup_or_null(src->log_dir);
+        dst->libvirt_uri = dup_or_null(src->libvirt_uri);
+        dst->virt_type = dup_or_null(src->virt_type);
+        dst->network = dup_or_null(src->network);
+        dst->bridge = dup_or_null(src->bridge);
+        dst->agent_binary = dup_or_null(src->agent_binary);
+}
+
+static void params_free(orch_params *p)
+{
+        free((char *)p->state_dir);
+        free((char *)p->run_dir);
+        free((char *)p->log_dir);
+        free((char *)p->libvirt_uri);
+        free((char *)p->virt_type);
+        free((char *)p->network);
+        free((char *)p->bridge);
+        free((char *)p->agent_binary);
+}
+
+orch_service *orch_service_open(const orch_params *p, hd_error *err)
+{
+        orch_service *svc = hd_malloc0(sizeof(*svc));
+        _cleanup_free_ char *db = NULL;
+        img_limits limits = {.max_virtual_size = p->max_image_size};
+
+        params_copy(&svc->p, p);
+        pthread_mutex_init(&svc->busy_lock, NULL);
+        pthread_cond_init(&svc->busy_cond, NULL);
+        svc->agents_dir = hd_path_join(p->run_dir, "agents");
+        /* qemu (user libvirt-qemu) binds the agent sockets and writes nothing
+         * else here; hostd (root) connects to them. */
+        if (hd_mkdir_p(p->state_dir, 0700, err) < 0 || hd_mkdir_p(p->log_dir, 0750, err) < 0 ||
+            hd_mkdir_p(p->run_dir, 0755, err) < 0 || hd_mkdir_p(svc->agents_dir, 0777, err) < 0)
+                goto fail;
+        if (chmod(svc->agents_dir, 01777) < 0) {
+                hd_error_errno(err, HD_E_IO, errno, "cannot chmod %s", svc->agents_dir);
+                goto fail;
+        }
+        db = hd_path_join(p->state_dir, "hostd.db");
+        svc->store = orch_store_open(db, err);
+        if (!svc->store)
+                goto fail;
+        svc->images = img_store_open(p->state_dir, &limits, err);
+        if (!svc->images)
+                goto fail;
+        svc->virt = orch_virt_open(p->libvirt_uri, err);
+        if (!svc->virt)
+                goto fail;
+        svc->virt_type = orch_virt_type(svc->virt, p->virt_type, err);
+        if (!svc->virt_type)
+                goto fail;
+        return svc;
+fail:
+        orch_service_close(svc);
+        return NULL;
+}
+
+void orch_service_close(orch_service *svc)
+{
+        if (!svc)
+                return;
+        orch_agents_close(svc);
+        if (svc->virt)
+                orch_virt_close(svc->virt);
+        if (svc->images)
+                img_store_close(svc->images);
+        if (svc->store)
+                orch_store_close(svc->store);
+        for (size_t i = 0; i < svc->n_busy; i++)
+                free(svc->busy[i]);
+        free(svc->busy);
+        free(svc->agents_dir);
+        params_free(&svc->p);
+        pthread_mutex_destroy(&svc->busy_lock);
+        pthread_cond_destroy(&svc->busy_cond);
+        free(svc);
+}
+
+void orch_service_set_executor(orch_service *svc, orch_submit_fn submit, void *executor)
+{
+        svc->submit = submit;
+        svc->executor = executor;
+}
+
+const char *orch_service_virt_type(orch_service *svc)
+{
+        return svc->virt_type;
+}
+
+orch_store *orch_service_store(orch_service *svc)
+{
+        return svc->store;
+}
+
+bool orch_service_libvirt_ok(orch_service *svc, hd_error *err)
+{
+        orch_domain_info *list = NULL;
+        size_t n = 0;
+
+        if (orch_virt_list(svc->virt, &list, &n, err) < 0)
+                return false;
+        orch_domain_info_free(list, n);
+        return true;
+}
+
+char *orch_agent_socket_path(orch_service *svc, const char *id)
+{
+        return hd_asprintf("%s/%s.sock", svc->agents_dir, id);
+}
+
+char *orch_console_log_path(orch_service *svc, const char *id)
+{
+        return hd_asprintf("%s/%s.console.log", svc->p.log_dir, id);
+}
+
+/* ---- one job per workspace at a time ------------------------------------- */
+
+static ssize_t busy_index(orch_service *svc, const char *id)
+{
+        for (size_t i = 0; i < svc->n_busy; i++)
+                if (strcmp(svc->busy[i], id) == 0)
+                        return (ssize_t)i;
+        return -1;
+}
+
+void orch_ws_lock(orch_service *svc, const char *id)
+{
+        pthread_mutex_lock(&svc->busy_lock);
+        while (busy_index(svc, id) >= 0)
+                pthread_cond_wait(&svc->busy_cond, &svc->busy_lock);
+        if (svc->n_busy == svc->cap_busy) {
+                svc->cap_busy = svc->cap_busy ? 2 * svc->cap_busy : 8;
+                svc->busy = realloc(svc->busy, svc->cap_busy * sizeof(*svc->busy));
+                if (!svc->busy)
+                        abort();
+        }
+        svc->busy[svc->n_busy++] = hd_strdup(id);
+        pthread_mutex_unlock(&svc->busy_lock);
+}
+
+void orch_ws_unlock(orch_service *svc, const char *id)
+{
+        ssize_t i;
+
+        pthread_mutex_lock(&svc->busy_lock);
+        i = busy_index(svc, id);
+        if (i >= 0) {
+                free(svc->busy[i]);
+                svc->busy[i] = svc->busy[--svc->n_busy];
+        }
+        pthread_cond_broadcast(&svc->busy_cond);
+        pthread_mutex_unlock(&svc->busy_lock);
+}
+
+/* ---- images ---------------------------------------------------------------- */
+
+int orch_image_import(orch_service *svc, const img_import_req *req, orch_image **out, hd_error *err)
+{
+        img_info info = {0};
+        orch_image row;
+
+        if (img_import(svc->images, req, &info, err) < 0)
+                return -1;
+        row = (orch_image){
+                .name = info.name,
+                .format = info.format,
+                .sha256 = info.sha256,
+                .virtual_size = info.virtual_size,
+                .file_size = info.file_size,
+                .imported_at = info.imported_at,
+        };
+        if (orch_store_image_insert(svc->store, &row, err) < 0) {
+                /* Keep file and catalog in step: undo the import. */
+                img_delete(svc->images, info.name, NULL);
+                img_info_clear(&info);
+                return -1;
+        }
+        if (out)
+                *out = orch_store_image_get(svc->store, info.name, err);
+        img_info_clear(&info);
+        return out && !*out ? -1 : 0;
+}
+
+int orch_image_delete(orch_service *svc, const char *name, hd_error *err)
+{
+        _cleanup_(orch_image_freep) orch_image *row = orch_store_image_get(svc->store, name, err);
+
+        if (!row)
+                return -1;
+        /* The catalog refuses while a workspace uses the image … */
+        if (orch_store_image_delete(svc->store, name, err) < 0)
+                return -1;
+        /* … and the image store while any overlay on disk is backed by it. */
+        if (img_delete(svc->images, name, err) < 0) {
+                orch_store_image_insert(svc->store, row, NULL);
+                return -1;
+        }
+        return 0;
+}
+
+/* ---- workspace requests --------------------------------------------------- */
+
+static int check_range(const char *what, uint64_t v, uint64_t lo, uint64_t hi, hd_error *err)
+{
+        if (v < lo || v > hi)
+                return hd_error_set(err, HD_E_INVALID, "%s must be between %llu and %llu, not %llu", what,
+                                    (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)v);
+        return 0;
+}
+
+/* Memory of workspaces that hold it (everything not stopped, failed or gone)
+ * plus the request must fit in the host's memory: no overcommit of RAM. */
+static int check_capacity(orch_service *svc, uint64_t memory_mib, hd_error *err)
+{
+        unsigned holding = ORCH_WS_BIT(ORCH_WS_PENDING) | ORCH_WS_BIT(ORCH_WS_PROVISIONING) |
+                           ORCH_WS_BIT(ORCH_WS_RUNNING) | ORCH_WS_BIT(ORCH_WS_READY) |
+                           ORCH_WS_BIT(ORCH_WS_STARTING) | ORCH_WS_BIT(ORCH_WS_STOPPING);
+        orch_ws_filter f = {.states = holding};
+        orch_workspace_list l = {0};
+        uint64_t host_mib = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) >> 20;
+        uint64_t used = 0;
+
+        if (orch_store_workspace_list(svc->store, &f, &l, err) < 0)
+                return -1;
+        for (size_t i = 0; i < l.count; i++)
+                used += l.items[i].memory_mib;
+        orch_workspace_list_free(&l);
+        if (used + memory_mib > host_mib)
+                return hd_error_set(err, HD_E_NO_RESOURCES,
+                                    "host out of memory: %llu MiB of %llu MiB held by workspaces, %llu MiB requested",
+                                    (unsigned long long)used, (unsigned long long)host_mib,
+                                    (unsigned long long)memory_mib);
+        return 0;
+}
+
+static int check_create(orch_service *svc, orch_create_req *r, hd_error *err)
+{
+        _cleanup_(orch_image_freep) orch_image *img = NULL;
+        uint64_t min_disk_gib;
+
+        if (ci_hostname_valid(r->name, err) < 0 || strchr(r->name, '.'))
+                return hd_error_set(err, HD_E_INVALID,
+                                    "name '%.64s' must be 1-63 lowercase letters, digits or '-', starting with a letter",
+                                    r->name);
+        if (r->name[0] < 'a' || r->name[0] > 'z')
+                return hd_error_set(err, HD_E_INVALID, "name '%.64s' must start with a letter", r->name);
+        if (ci_username_valid(r->user, err) < 0)
+                return hd_error_prefix(err, "user");
+        if (r->n_ssh_keys == 0)
+                return hd_error_set(err, HD_E_INVALID, "give at least one SSH public key");
+        for (size_t i = 0; i < r->n_ssh_keys; i++)
+                if (ci_ssh_key_valid(r->ssh_keys[i], err) < 0)
+                        return hd_error_prefix(err, "ssh key %zu", i + 1);
+        if (!r->vcpus)
+                r->vcpus = svc->p.default_vcpus;
+        if (!r->memory_mib)
+                r->memory_mib = svc->p.default_memory_mib;
+        if (check_range("vcpus", r->vcpus, 1, svc->p.max_vcpus, err) < 0 ||
+            check_range("memory_mib", r->memory_mib, 128, svc->p.max_memory_mib, err) < 0)
+                return -1;
+        img = orch_store_image_get(svc->store, r->image, err);
+        if (!img) {
+                if (err && err->code == HD_E_NOT_FOUND)
+                        return hd_error_set(err, HD_E_UNUSABLE_IMAGE,
+                                            "image '%.64s' does not exist (wsctl images lists them)", r->image);
+                return -1;
+        }
+        min_disk_gib = (img->virtual_size + GiB - 1) / GiB;
+        if (!r->disk_gib)
+                r->disk_gib = svc->p.default_disk_gib > min_disk_gib ? svc->p.default_disk_gib : min_disk_gib;
+        if (r->disk_gib < min_disk_gib)
+                return hd_error_set(err, HD_E_INVALID, "disk_gib %llu is smaller than image '%s' (%llu GiB)",
+                                    (unsigned long long)r->disk_gib, img->name, (unsigned long long)min_disk_gib);
+        if (check_range("disk_gib", r->disk_gib, 1, svc->p.max_disk_gib, err) < 0)
+                return -1;
+        return check_capacity(svc, r->memory_mib, err);
+}
+
+orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd_error *err)
+{
+        orch_create_req r = *req;
+        orch_workspace spec = {0}, *ws;
+
+        if (!r.user)
+                r.user = r.owner;
+        if (!r.name || !r.image || !r.owner) {
+                hd_error_set(err, HD_E_INVALID, "name, image and owner are required");
+                return NULL;
+        }
+        if (check_create(svc, &r, err) < 0)
+                return NULL;
+        spec.name = (char *)r.name;
+        spec.owner = (char *)r.owner;
+        spec.image = (char *)r.image;
+        spec.vcpus = r.vcpus;
+        spec.memory_mib = r.memory_mib;
+        spec.disk_gib = r.disk_gib;
+        spec.ssh_user = (char *)r.user;
+        ws = orch_store_workspace_create(svc->store, &spec, err);
+        if (!ws)
+                return NULL;
+        orch_job_queue(svc, JOB_PROVISION, ws->id, r.user, r.ssh_keys, r.n_ssh_keys);
+        return ws;
+}
+
+/* Find ref, move it from one of the states in from to state to, queue kind. */
+static orch_workspace *request(orch_service *svc, const char *ref, unsigned from, orch_ws_state to,
+                               const char *reason, orch_job_kind kind, hd_error *err)
+{
+        _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(svc->store, ref, err);
+
+        if (!ws)
+                return NULL;
+        if (ws->state == ORCH_WS_DELETED) {
+                hd_error_set(err, HD_E_NOT_FOUND, "workspace '%.64s' is deleted", ref);
+                return NULL;
+        }
+        if (!(from & ORCH_WS_BIT(ws->state))) {
+                hd_error_set(err, HD_E_CONFLICT, "workspace '%s' is %s; it cannot be %s now", ws->name,
+                             orch_ws_state_name(ws->state), orch_ws_state_name(to));
+                return NULL;
+        }
+        if (orch_store_transition(svc->store, ws->id, ORCH_WS_BIT(ws->state), to, reason, err) < 0)
+                return NULL;
+        orch_job_queue(svc, kind, ws->id, NULL, NULL, 0);
+        return orch_store_workspace_get(svc->store, ws->id, err);
+}
+
+#define RUNNING_STATES (ORCH_WS_BIT(ORCH_WS_RUNNING) | ORCH_WS_BIT(ORCH_WS_READY))
+
+orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err)
+{
+        return request(svc, ref, ORCH_WS_BIT(ORCH_WS_STOPPED) | ORCH_WS_BIT(ORCH_WS_FAILED), ORCH_WS_STARTING,
+                       "start requested", JOB_START, err);
+}
+
+orch_workspace *orch_ws_stop(orch_service *svc, const char *ref, bool force, hd_error *err)
+{
+        return request(svc, ref, RUNNING_STATES, ORCH_WS_STOPPING,
+                       force ? "forced stop requested" : "stop requested", force ? JOB_STOP_FORCE : JOB_STOP,
+                       err);
+}
+
+orch_workspace *orch_ws_restart(orch_service *svc, const char *ref, hd_error *err)
+{
+        return request(svc, ref, RUNNING_STATES, ORCH_WS_STOPPING, "restart requested", JOB_RESTART, err);
+}
+
+orch_workspace *orch_ws_delete(orch_service *svc, const char *ref, hd_error *err)
+{
+        unsigned any_but_deleted = ((1u << ORCH_WS__STATE_COUNT) - 1) & ~ORCH_WS_BIT(ORCH_WS_DELETED) &
+                                   ~ORCH_WS_BIT(ORCH_WS_DELETING);
+
+        return request(svc, ref, any_but_deleted, ORCH_WS_DELETING, "delete requested", JOB_DELETE, err);
+}

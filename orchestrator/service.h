@@ -1,0 +1,93 @@
+/* service.h — the workspace service: what the API asks of the orchestrator.
+ *
+ * Requests (create, start, stop, restart, delete) are checked and their first
+ * state change committed at once; the slow part (clone, inject, boot, shut
+ * down) becomes a job handed to the executor the daemon installs, so the API
+ * never waits on a VM or a libguestfs launch. Jobs for one workspace run one
+ * at a time. Startup reconciliation and the agent link live here too. */
+#pragma once
+
+#include "common/error.h"
+#include "images/images.h"
+#include "orchestrator/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct orch_service orch_service;
+
+typedef struct orch_params {
+        const char *state_dir;     /* images/, disks/ and hostd.db */
+        const char *run_dir;       /* agents/<id>.sock */
+        const char *log_dir;       /* <id>.console.log */
+        const char *libvirt_uri;
+        const char *virt_type;     /* auto, kvm, qemu */
+        const char *network;       /* exactly one of network and bridge */
+        const char *bridge;
+        const char *agent_binary;
+        uint64_t max_image_size;   /* bytes */
+        unsigned default_vcpus, max_vcpus;
+        uint64_t default_memory_mib, max_memory_mib;
+        uint64_t default_disk_gib, max_disk_gib;
+        unsigned agent_hello_timeout; /* seconds from running to the agent's hello */
+        unsigned stop_timeout;        /* seconds of ACPI grace before a forced stop */
+} orch_params;
+
+/* The executor runs fn(ctx, arg) later on a worker thread, then free_arg(arg);
+ * ctx is the service. (hostd_workers_submit has exactly this shape.) */
+typedef void (*orch_submit_fn)(void *executor, void (*fn)(void *ctx, void *arg), void *ctx, void *arg,
+                               void (*free_arg)(void *));
+
+orch_service *orch_service_open(const orch_params *p, hd_error *err);
+void orch_service_close(orch_service *svc);
+/* Install the executor; without one, jobs run at once in the caller (tests). */
+void orch_service_set_executor(orch_service *svc, orch_submit_fn submit, void *executor);
+/* "kvm" or "qemu": what domains are defined with on this host. */
+const char *orch_service_virt_type(orch_service *svc);
+orch_store *orch_service_store(orch_service *svc);
+/* Whether libvirt answers now (for /v1/health); fills err when not. */
+bool orch_service_libvirt_ok(orch_service *svc, hd_error *err);
+
+/* ---- images --------------------------------------------------------------- */
+int orch_image_import(orch_service *svc, const img_import_req *req, orch_image **out, hd_error *err);
+int orch_image_delete(orch_service *svc, const char *name, hd_error *err);
+
+/* ---- workspaces ----------------------------------------------------------- */
+typedef struct orch_create_req {
+        const char *name;          /* also the guest hostname */
+        const char *image;
+        const char *owner;         /* who asks: the API caller */
+        const char *user;          /* guest user; NULL = owner */
+        const char *const *ssh_keys;
+        size_t n_ssh_keys;
+        unsigned vcpus;            /* 0 = default */
+        uint64_t memory_mib;       /* 0 = default */
+        uint64_t disk_gib;         /* 0 = default (at least the image's size) */
+} orch_create_req;
+
+/* Check the request, commit the row (state pending) and queue provisioning. */
+orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd_error *err);
+/* Each commits its first state change, queues the rest and returns the row. */
+orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err);
+orch_workspace *orch_ws_stop(orch_service *svc, const char *ref, bool force, hd_error *err);
+orch_workspace *orch_ws_restart(orch_service *svc, const char *ref, hd_error *err);
+orch_workspace *orch_ws_delete(orch_service *svc, const char *ref, hd_error *err);
+
+/* ---- startup reconciliation ---------------------------------------------- */
+/* Compare the store, libvirt's hostd domains and the overlays on disk, and
+ * finish or undo what a crash interrupted. Each action taken is reported
+ * through report(ctx, line) so the daemon can log it; returns the count. */
+int orch_reconcile(orch_service *svc, void (*report)(void *ctx, const char *line), void *ctx,
+                   hd_error *err);
+
+/* ---- agent link ------------------------------------------------------------ */
+/* One round of the agent link: connect to the agent sockets of running
+ * workspaces, read what agents said (hello, ready, heartbeat) for up to
+ * timeout_ms, act on it, and fail workspaces whose agent never said hello
+ * within agent_hello_timeout. Called in a loop by one daemon thread. Events
+ * worth a log line are reported through report. */
+void orch_agents_poll(orch_service *svc, int timeout_ms, void (*report)(void *ctx, const char *line),
+                      void *ctx);
+/* Close every agent connection (at shutdown). */
+void orch_agents_close(orch_service *svc);

@@ -1,0 +1,203 @@
+"""hostdtest.py — shared pieces of hostd's Python integration tests.
+
+TAP output (ok / not ok lines that tests/run adds up), a real hostd started
+on a temporary state directory and socket, and an HTTP client for its unix
+socket. The tests run inside the harness (tests/lib/harness.sh), which
+provides libvirtd, the test network and the golden image through the
+environment.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.environ.get("HOSTD_SRCDIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BUILD = os.environ.get("B", os.path.join(TOP, "build"))
+
+_count = 0
+_failed = 0
+
+
+def check(cond, what, detail=""):
+    """One TAP line; returns cond so callers can stop early."""
+    global _count, _failed
+    _count += 1
+    if cond:
+        print(f"ok {_count} - {what}", flush=True)
+    else:
+        _failed += 1
+        print(f"not ok {_count} - {what}", flush=True)
+        for line in str(detail).splitlines()[:20]:
+            print(f"#   {line}", flush=True)
+    return cond
+
+
+def note(msg):
+    print(f"# {msg}", flush=True)
+
+
+def done():
+    print(f"1..{_count}", flush=True)
+    sys.exit(1 if _failed else 0)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class Response:
+    def __init__(self, status, body):
+        self.status = status
+        self.raw = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def error_message(self):
+        try:
+            return self.json["error"]["message"]
+        except (TypeError, KeyError):
+            return ""
+
+    def error_code(self):
+        try:
+            return self.json["error"]["code"]
+        except (TypeError, KeyError):
+            return ""
+
+    def __repr__(self):
+        return f"HTTP {self.status} {self.raw[:500]!r}"
+
+
+class Hostd:
+    """A hostd process on its own state directory and socket."""
+
+    def __init__(self, extra_config="", name="hostd"):
+        self.dir = tempfile.mkdtemp(prefix=f"hostd-test-{name}-")
+        os.chmod(self.dir, 0o711)
+        self.socket = os.path.join(self.dir, "hostd.sock")
+        self.config = os.path.join(self.dir, "hostd.conf")
+        self.log_path = os.path.join(self.dir, "hostd.log")
+        self.proc = None
+        with open(self.config, "w") as f:
+            f.write(f"""state_dir = {self.dir}/state
+run_dir = {self.dir}/run
+log_dir = {self.dir}/log
+socket = {self.socket}
+socket_group = root
+libvirt_uri = {os.environ.get("HOSTD_TEST_LIBVIRT_URI", "qemu:///system")}
+virt_type = {os.environ.get("HOSTD_VIRT_TYPE", "qemu")}
+network = {os.environ.get("HOSTD_TEST_NETWORK", "hostd-test")}
+agent_binary = {BUILD}/hostd-agent
+log_level = debug
+default_memory = 1G
+default_disk = 4G
+{extra_config}""")
+
+    def start(self, wait=True):
+        logf = open(self.log_path, "a")
+        self.proc = subprocess.Popen([f"{BUILD}/hostd", "-f", self.config], stdout=logf, stderr=logf,
+                                     stdin=subprocess.DEVNULL)
+        if wait:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"hostd exited with {self.proc.returncode}:\n{self.log()}")
+                try:
+                    if self.request("GET", "/v1/health").status == 200:
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.2)
+            raise RuntimeError(f"hostd did not answer within 60 s:\n{self.log()}")
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def request(self, method, path, body=None, raw=None, headers=None, timeout=60):
+        conn = UnixHTTPConnection(self.socket, timeout=timeout)
+        try:
+            data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+            hdrs = {"Content-Type": "application/json"} if data is not None else {}
+            hdrs.update(headers or {})
+            conn.request(method, path, body=data, headers=hdrs)
+            r = conn.getresponse()
+            return Response(r.status, r.read().decode("utf-8", "replace"))
+        finally:
+            conn.close()
+
+    def wait_state(self, ref, states, timeout):
+        """Poll until the workspace is in one of states; returns (state, json, seconds)."""
+        start = time.time()
+        last = None
+        while time.time() - start < timeout:
+            r = self.request("GET", f"/v1/workspaces/{ref}")
+            if r.status == 404:
+                last = ("gone", None)
+                if "gone" in states:
+                    return "gone", None, time.time() - start
+            elif r.status == 200:
+                last = (r.json["state"], r.json)
+                if r.json["state"] in states:
+                    return r.json["state"], r.json, time.time() - start
+            time.sleep(1)
+        return (last[0] if last else None), (last[1] if last else None), time.time() - start
+
+    def cleanup(self, keep_on_failure=True):
+        self.stop()
+        if keep_on_failure and _failed:
+            note(f"kept {self.dir} for inspection (hostd log: {self.log_path})")
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def virsh(*args):
+    uri = os.environ.get("HOSTD_TEST_LIBVIRT_URI", "qemu:///system")
+    r = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def import_golden(h, name="debian12"):
+    golden = os.environ.get("HOSTD_TEST_GOLDEN")
+    if not golden:
+        return None
+    return h.request("POST", "/v1/images", {"name": name, "path": golden, "format": "qcow2"}, timeout=600)
+
+
+def test_ssh_key(directory):
+    """An ed25519 key pair made for the test; returns (private path, public text)."""
+    key = os.path.join(directory, "id_ed25519")
+    if not os.path.exists(key):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "hostd-test"], check=True)
+    with open(key + ".pub") as f:
+        return key, f.read().strip()

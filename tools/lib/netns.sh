@@ -1,0 +1,68 @@
+# tools/lib/netns.sh — a network namespace with libvirtd inside it (sourced).
+#
+# Used by tests/lib/harness.sh and tools/quickstart: workspaces on a machine
+# without a site network of its own live on an isolated libvirt network
+# (DHCP, no <forward>) inside a namespace that has only loopback, so they are
+# reachable only with `ip netns exec NS …` and nothing has a route out.
+
+netns_log() { echo "# netns: $*" >&2; }
+
+# netns_up NS: create NS with loopback up; refuse one with a default route.
+netns_up() {
+	local ns=$1
+	if ! ip netns list | grep -qw "^$ns"; then
+		ip netns add "$ns" || return 1
+	fi
+	ip -n "$ns" link set lo up
+	if ip -n "$ns" route show default | grep -q .; then
+		netns_log "namespace $ns has a default route; refusing to use it"
+		return 1
+	fi
+}
+
+# netns_libvirtd NS URI: make sure libvirtd runs inside NS and answers URI.
+netns_libvirtd() {
+	local ns=$1 uri=$2 pid cur
+	pid=$(pgrep -x libvirtd | head -n1)
+	if [ -n "$pid" ]; then
+		cur=$(ip netns identify "$pid" 2>/dev/null)
+		if [ "$cur" != "$ns" ]; then
+			netns_log "a libvirtd (pid $pid) already runs outside namespace $ns;"
+			netns_log "stop it (guests must not be reached from the root namespace) and run again"
+			return 1
+		fi
+	else
+		pgrep -x virtlogd >/dev/null || ip netns exec "$ns" virtlogd -d || return 1
+		ip netns exec "$ns" libvirtd -d || return 1
+		netns_log "started libvirtd in namespace $ns"
+	fi
+	for _ in $(seq 1 50); do
+		virsh -c "$uri" version >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	netns_log "libvirtd does not answer on $uri"
+	return 1
+}
+
+# netns_network URI NAME BRIDGE PREFIX: an active isolated network NAME on
+# bridge BRIDGE with PREFIX.1/24 for the host and DHCP for guests.
+netns_network() {
+	local uri=$1 name=$2 bridge=$3 prefix=$4 xml
+	if ! virsh -c "$uri" net-info "$name" >/dev/null 2>&1; then
+		xml=$(mktemp)
+		cat >"$xml" <<XML
+<network>
+  <name>$name</name>
+  <bridge name='$bridge' stp='off'/>
+  <ip address='$prefix.1' netmask='255.255.255.0'>
+    <dhcp><range start='$prefix.10' end='$prefix.250'/></dhcp>
+  </ip>
+</network>
+XML
+		virsh -c "$uri" net-define "$xml" >/dev/null || { rm -f "$xml"; return 1; }
+		rm -f "$xml"
+	fi
+	if ! virsh -c "$uri" net-info "$name" | grep -q 'Active:.*yes'; then
+		virsh -c "$uri" net-start "$name" >/dev/null || return 1
+	fi
+}
