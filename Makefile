@@ -21,6 +21,7 @@ UNITDIR ?= /lib/systemd/system
 DESTDIR ?=
 
 B ?= build
+O = $(B)/obj
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 CFLAGS ?= -O2 -g
@@ -52,7 +53,7 @@ endif
 # ---- sources ----------------------------------------------------------------
 MODULES := common images cloudinit orchestrator api hostd
 define module_objs
-$(patsubst %.c,$(B)/%.o,$(filter-out hostd/main.c,$(wildcard $(1)/*.c)))
+$(patsubst %.c,$(O)/%.o,$(filter-out hostd/main.c,$(wildcard $(1)/*.c)))
 endef
 LIB_common := $(B)/libcommon.a
 LIB_images := $(B)/libimages.a
@@ -88,15 +89,15 @@ $(B)/FLAGS: FORCE
 		echo '$(FLAGS_LINE)' > $@; echo "    * new build flags"; fi
 
 # ---- compile ----------------------------------------------------------------
-$(B)/agent/%.o: agent/%.c $(B)/FLAGS
+$(O)/agent/%.o: agent/%.c $(B)/FLAGS
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/tools/wsctl/%.o: tools/wsctl/%.c $(B)/FLAGS
+$(O)/tools/wsctl/%.o: tools/wsctl/%.c $(B)/FLAGS
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CURL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/%.o: %.c $(B)/FLAGS
+$(O)/%.o: %.c $(B)/FLAGS
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -106,33 +107,33 @@ $(B)/lib%.a:
 	rm -f $@ && ar rcs $@ $^
 
 # ---- link -------------------------------------------------------------------
-$(B)/hostd: $(B)/hostd/main.o $(DAEMON_LIBS)
+$(B)/hostd: $(O)/hostd/main.o $(DAEMON_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/wsctl: $(patsubst %.c,$(B)/%.o,$(WSCTL_SRC)) $(LIB_common)
+$(B)/wsctl: $(patsubst %.c,$(O)/%.o,$(WSCTL_SRC)) $(LIB_common)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CURL_LIBS)
 
 # The agent runs inside guests of any distribution: static, libc only.
-$(B)/hostd-agent: $(patsubst %.c,$(B)/%.o,$(AGENT_SRC))
+$(B)/hostd-agent: $(patsubst %.c,$(O)/%.o,$(AGENT_SRC))
 	$(CC) $(filter-out -fsanitize=%,$(ALL_LDFLAGS)) -static -o $@ $^
 
-$(B)/%: $(B)/tools/bench/%.o $(DAEMON_LIBS)
+$(B)/%: $(O)/tools/bench/%.o $(DAEMON_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(DAEMON_LIBS)
+$(B)/tests/%: $(O)/tests/unit/%.o $(DAEMON_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/tests/%: $(B)/tests/integration/%.o $(DAEMON_LIBS)
+$(B)/tests/%: $(O)/tests/integration/%.o $(DAEMON_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/tests/%: $(B)/tests/helpers/%.o $(DAEMON_LIBS)
+$(B)/tests/%: $(O)/tests/helpers/%.o $(DAEMON_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # The agent is built without sanitizers: a static binary cannot carry them.
-$(B)/agent/%.o: ALL_CFLAGS := $(filter-out -fsanitize=% -fno-omit-frame-pointer,$(ALL_CFLAGS))
+$(O)/agent/%.o: ALL_CFLAGS := $(filter-out -fsanitize=% -fno-omit-frame-pointer,$(ALL_CFLAGS))
 
 # ---- check, install, clean --------------------------------------------------
 check: all

@@ -8,7 +8,9 @@
 #include "cloudinit/cloudinit.h"
 #include "common/common.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define GiB (1ull << 30)
