@@ -81,6 +81,13 @@ TEST_PROGRAMS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRC)) \
 
 all: $(PROGRAMS) $(TEST_PROGRAMS)
 
+# Quiet output unless V=1 (the git style).
+ifneq ($(V),1)
+QUIET_CC = @echo '   ' CC $@;
+QUIET_LINK = @echo '   ' LINK $@;
+QUIET_AR = @echo '   ' AR $@;
+endif
+
 # ---- flag tracking (rebuild everything when flags change) -------------------
 FLAGS_LINE := $(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(CURL_CFLAGS) | $(ALL_LDFLAGS)
 $(B)/FLAGS: FORCE
@@ -91,46 +98,46 @@ $(B)/FLAGS: FORCE
 # ---- compile ----------------------------------------------------------------
 $(O)/agent/%.o: agent/%.c $(B)/FLAGS
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(QUIET_CC)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(O)/tools/wsctl/%.o: tools/wsctl/%.c $(B)/FLAGS
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CURL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(QUIET_CC)$(CC) $(ALL_CFLAGS) $(CURL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(O)/%.o: %.c $(B)/FLAGS
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+	$(QUIET_CC)$(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(foreach m,$(MODULES),$(eval $(LIB_$(m)): $(call module_objs,$(m))))
 $(B)/lib%.a:
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	$(QUIET_AR)rm -f $@ && ar rcs $@ $^
 
 # ---- link -------------------------------------------------------------------
 $(B)/hostd: $(O)/hostd/main.o $(DAEMON_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/wsctl: $(patsubst %.c,$(O)/%.o,$(WSCTL_SRC)) $(LIB_common)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CURL_LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CURL_LIBS)
 
 # The agent runs inside guests of any distribution: static, libc only.
 $(B)/hostd-agent: $(patsubst %.c,$(O)/%.o,$(AGENT_SRC))
-	$(CC) $(filter-out -fsanitize=%,$(ALL_LDFLAGS)) -static -o $@ $^
+	$(QUIET_LINK)$(CC) $(filter-out -fsanitize=%,$(ALL_LDFLAGS)) -static -o $@ $^
 
 $(B)/%: $(O)/tools/bench/%.o $(DAEMON_LIBS)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/%: $(O)/tests/unit/%.o $(DAEMON_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/%: $(O)/tests/integration/%.o $(DAEMON_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/%: $(O)/tests/helpers/%.o $(DAEMON_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(QUIET_LINK)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # The agent is built without sanitizers: a static binary cannot carry them.
 $(O)/agent/%.o: ALL_CFLAGS := $(filter-out -fsanitize=% -fno-omit-frame-pointer,$(ALL_CFLAGS))

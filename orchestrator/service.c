@@ -306,8 +306,10 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         orch_create_req r = *req;
         orch_workspace spec = {0}, *ws;
 
+        /* The guest user defaults to the caller's name, or "dev" where that
+         * name cannot be a guest account (root, system users). */
         if (!r.user)
-                r.user = r.owner;
+                r.user = r.owner && ci_username_valid(r.owner, NULL) == 0 ? r.owner : "dev";
         if (!r.name || !r.image || !r.owner) {
                 hd_error_set(err, HD_E_INVALID, "name, image and owner are required");
                 return NULL;
