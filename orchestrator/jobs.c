@@ -198,17 +198,24 @@ static int do_stop(orch_service *svc, const char *id, bool force)
                                      reason ? reason : (force ? "forced stop" : "stopped"), NULL);
 }
 
+int orch_ws_finish_delete(orch_service *svc, const char *id, hd_error *err)
+{
+        if (orch_ws_teardown(svc, id, err) < 0 ||
+            orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_DELETING), ORCH_WS_DELETED, NULL, err) < 0)
+                return -1;
+        /* Gone for good: the row goes, its history stays in the event log. */
+        return orch_store_workspace_purge(svc->store, id, err);
+}
+
 static void do_delete(orch_service *svc, const char *id)
 {
         hd_error err = {0};
         _cleanup_free_ char *reason = NULL;
 
-        if (orch_ws_teardown(svc, id, &err) < 0) {
+        if (orch_ws_finish_delete(svc, id, &err) < 0) {
                 reason = hd_asprintf("deleting: %s", err.message);
                 orch_ws_fail(svc, id, reason);
-                return;
         }
-        orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_DELETING), ORCH_WS_DELETED, NULL, NULL);
 }
 
 static void run_job(void *ctx, void *arg)

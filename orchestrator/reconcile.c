@@ -56,12 +56,10 @@ static void reconcile_row(recon *r, const orch_workspace *ws, const orch_domain_
                     orch_ws_state_name(ws->state));
                 break;
         case ORCH_WS_DELETING:
-                if (orch_ws_teardown(svc, ws->id, &err) < 0) {
+                if (orch_ws_finish_delete(svc, ws->id, &err) < 0)
                         say(r, "workspace %s (%s): finishing delete failed: %s", ws->name, ws->id, err.message);
-                        break;
-                }
-                orch_store_transition(st, ws->id, ORCH_WS_BIT(ORCH_WS_DELETING), ORCH_WS_DELETED, NULL, NULL);
-                say(r, "workspace %s (%s): finished its interrupted delete", ws->name, ws->id);
+                else
+                        say(r, "workspace %s (%s): finished its interrupted delete", ws->name, ws->id);
                 break;
         case ORCH_WS_STOPPING:
         case ORCH_WS_STARTING:

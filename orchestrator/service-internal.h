@@ -38,6 +38,9 @@ void orch_ws_unlock(orch_service *svc, const char *id);
  * overlay, agent socket, console log. Missing pieces are not errors. */
 int orch_ws_teardown(orch_service *svc, const char *id, hd_error *err);
 
+/* Tear down, move deleting -> deleted and drop the row (events stay). */
+int orch_ws_finish_delete(orch_service *svc, const char *id, hd_error *err);
+
 /* Move to failed with reason, logging nothing (callers report). */
 void orch_ws_fail(orch_service *svc, const char *id, const char *reason);
 
