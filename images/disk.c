@@ -94,7 +94,11 @@ int img_disks_backed_by(img_store *store, const char *name, hd_buf *names, hd_er
                 hd_error herr = {0};
                 bool used;
 
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                struct stat st;
+
+                /* Only regular files can be disks; links and directories are not followed. */
+                if (fstatat(store->disks_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(st.st_mode))
                         continue;
                 fd = openat(store->disks_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0)

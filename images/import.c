@@ -36,10 +36,15 @@ static void import_tmp_cleanup(import_tmp *t)
                 close(t->fd);
 }
 
+/* Made and locked under the store's shared lock, so that img_store_open's
+ * sweep (under the exclusive lock) never sees it unlocked. */
 static int import_tmp_create(img_store *store, import_tmp *t, hd_error *err)
 {
         _cleanup_free_ char *path = hd_asprintf("%s/" IMG_IMPORT_PREFIX "XXXXXX", store->images_dir);
+        _cleanup_close_ int lock = img_store_lock(store, LOCK_SH, err);
 
+        if (lock < 0)
+                return -1;
         if (!mkdtemp(path))
                 return hd_error_errno(err, HD_E_IO, errno, "cannot create a directory in %s",
                                       store->images_dir);

@@ -333,6 +333,7 @@ static void test_good_imports(img_store *s)
 static void test_catalog(img_store *s)
 {
         _cleanup_free_ char *raw = at(src, "tamper.raw");
+        _cleanup_free_ char *meta = store_path("images/tamper/meta.json");
         img_import_req req = {"tamper", raw, "raw", NULL};
         _cleanup_(img_info_clear) img_info one = {0};
         _cleanup_(img_info_clear) img_info t = {0};
@@ -362,7 +363,13 @@ static void test_catalog(img_store *s)
               "verify catches a modified disk");
         CHECK_CONTAINS(err.message, "has changed since its import", "verify says what happened");
         CHECK_CONTAINS(err.message, t.sha256, "verify names the recorded sha256");
-        CHECK(img_delete(s, "tamper", &err) == 0, "an unused image is deleted");
+        write_bytes(meta, "{}", 2, 2);
+        CHECK(img_get(s, "tamper", &one, &err) < 0 && err.code == HD_E_UNUSABLE_IMAGE,
+              "an image with a damaged meta.json is unusable");
+        CHECK_CONTAINS(err.message, "is damaged", "get says meta.json is damaged");
+        CHECK(img_list(s, &list, &n, &err) == 0 && n == 2, "the list leaves a damaged image out");
+        img_info_list_free(list, n);
+        CHECK(img_delete(s, "tamper", &err) == 0, "an unused (even damaged) image is deleted");
         CHECK(img_get(s, "tamper", &one, &err) < 0 && err.code == HD_E_NOT_FOUND,
               "a deleted image is gone");
         CHECK(images_dot_entries() == 0, "deletion leaves nothing");
@@ -453,7 +460,14 @@ static void test_disks(img_store *s)
               "its disks are deleted");
         CHECK(img_delete(s, "raw1", &err) == 0, "then the image can be deleted");
 
+        _cleanup_free_ char *subdir = store_path("disks/notadisk"), *junk = store_path("disks/junk.qcow2");
+        mkdir(subdir, 0700);
+        write_bytes(junk, "not qcow2", 9, 4096);
         CHECK(img_delete(s, "deb", &err) == 0, "an image is deleted once its overlay is gone");
+        if (err.code)
+                printf("# %s\n", err.message);
+        rmdir(subdir);
+        unlink(junk);
         CHECK(images_holds_nothing(), "images/ is empty after deleting all images");
 }
 
