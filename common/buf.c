@@ -75,18 +75,24 @@ void hd_buf_append(hd_buf *b, const char *s)
 
 void hd_buf_appendf(hd_buf *b, const char *fmt, ...)
 {
-        va_list ap;
+        va_list ap, again;
+        size_t avail;
         int n;
 
+        /* Format into the free space; grow and format again if it did not fit. */
+        reserve(b, 64);
+        avail = b->cap - b->len;
         va_start(ap, fmt);
-        n = vsnprintf(NULL, 0, fmt, ap);
+        va_copy(again, ap);
+        n = vsnprintf(b->data + b->len, avail, fmt, ap);
         va_end(ap);
         if (n < 0)
                 oom();
-        reserve(b, (size_t)n);
-        va_start(ap, fmt);
-        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-        va_end(ap);
+        if ((size_t)n >= avail) {
+                reserve(b, (size_t)n);
+                vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+        }
+        va_end(again);
         b->len += (size_t)n;
 }
 

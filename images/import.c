@@ -48,6 +48,12 @@ static int import_tmp_create(img_store *store, import_tmp *t, hd_error *err)
         if (!mkdtemp(path))
                 return hd_error_errno(err, HD_E_IO, errno, "cannot create a directory in %s",
                                       store->images_dir);
+        /* Becomes images/<name>/: searchable so qemu reaches the disk by path. */
+        if (chmod(path, 0711) < 0) {
+                int e = errno;
+                rmdir(path);
+                return hd_error_errno(err, HD_E_IO, e, "cannot chmod %s", path);
+        }
         t->name = hd_strdup(strrchr(path, '/') + 1);
         t->fd = openat(store->images_fd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (t->fd < 0 || flock(t->fd, LOCK_EX) < 0)

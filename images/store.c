@@ -156,7 +156,9 @@ static int open_subdir(const char *path, hd_error *err)
         struct stat st;
         int fd;
 
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        /* 0711: the VM process (libvirt-qemu) must reach disks and their
+         * backing images by path, but nobody else may list or write here. */
+        if (mkdir(path, 0711) < 0 && errno != EEXIST)
                 return hd_error_errno(err, HD_E_IO, errno, "cannot create %s", path);
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
@@ -171,9 +173,13 @@ static int open_subdir(const char *path, hd_error *err)
                 return hd_error_set(err, HD_E_IO,
                                     "%s must belong to uid %u and not be writable by group or "
                                     "others (it belongs to uid %u, mode %03o): fix it with chown "
-                                    "and chmod 0700",
+                                    "and chmod 0711",
                                     path, (unsigned)geteuid(), (unsigned)st.st_uid,
                                     (unsigned)(st.st_mode & 0777));
+        }
+        if ((st.st_mode & 0777) != 0711 && fchmod(fd, 0711) < 0) {
+                close(fd);
+                return hd_error_errno(err, HD_E_IO, errno, "cannot chmod %s", path);
         }
         return fd;
 }
@@ -192,7 +198,7 @@ img_store *img_store_open(const char *root, const img_limits *limits, hd_error *
                 hd_error_set(err, HD_E_INVALID, "allowed image formats are qcow2 and raw only");
                 return NULL;
         }
-        if (hd_mkdir_p(root, 0700, err) < 0)
+        if (hd_mkdir_p(root, 0711, err) < 0)
                 return NULL;
         if (!realpath(root, resolved)) {
                 hd_error_errno(err, HD_E_IO, errno, "cannot resolve %s", root);

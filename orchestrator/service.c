@@ -54,11 +54,13 @@ orch_service *orch_service_open(const orch_params *p, hd_error *err)
         svc->agents_dir = hd_path_join(p->run_dir, "agents");
         /* qemu (user libvirt-qemu) binds the agent sockets and writes nothing
          * else here; hostd (root) connects to them. */
-        if (hd_mkdir_p(p->state_dir, 0700, err) < 0 || hd_mkdir_p(p->log_dir, 0750, err) < 0 ||
+        if (hd_mkdir_p(p->state_dir, 0711, err) < 0 || hd_mkdir_p(p->log_dir, 0750, err) < 0 ||
             hd_mkdir_p(p->run_dir, 0755, err) < 0 || hd_mkdir_p(svc->agents_dir, 0777, err) < 0)
                 goto fail;
-        if (chmod(svc->agents_dir, 01777) < 0) {
-                hd_error_errno(err, HD_E_IO, errno, "cannot chmod %s", svc->agents_dir);
+        /* qemu must traverse the state dir to reach disks (see images/). */
+        if (chmod(p->state_dir, 0711) < 0 || chmod(svc->agents_dir, 01777) < 0) {
+                hd_error_errno(err, HD_E_IO, errno, "cannot set the modes of %s and %s", p->state_dir,
+                               svc->agents_dir);
                 goto fail;
         }
         db = hd_path_join(p->state_dir, "hostd.db");
