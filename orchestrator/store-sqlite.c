@@ -1,6 +1,7 @@
-/* store-sqlite.c — the embedded sqlite backend of the store: schema and its
- * migrations, the connection's settings, and each operation as one
- * transaction. The only file of hostd that includes sqlite3.h.
+/* store-sqlite.c — the embedded sqlite backend of the store: opening and
+ * migrating (the steps are in store-sqlite-schema.c), the connection's
+ * settings, and each operation as one transaction. The only file of hostd
+ * that includes sqlite3.h.
  *
  * Settings, chosen at every open:
  *   journal_mode=WAL     readers never wait for the writer; a crash leaves
@@ -9,7 +10,9 @@
  *                        daemon acts (defines a domain, deletes a disk) right
  *                        after a state change and relies on that change
  *                        surviving a power loss too; commits are few (state
- *                        changes, heartbeats), so the fsync each costs is cheap.
+ *                        changes, heartbeats), so the fsync each costs is cheap
+ *                        (measured 2-7 ms a commit on a VM disk, against
+ *                        0.1-0.5 ms with NORMAL).
  *   foreign_keys=ON      an image in use cannot be deleted.
  *   busy_timeout=10 s    writers on other handles or processes are waited for.
  *
@@ -19,6 +22,7 @@
  * want to write in parallel are separate connections; sqlite serializes
  * their write transactions (BEGIN IMMEDIATE, so none fails half-way). */
 #include "orchestrator/store-backend.h"
+#include "orchestrator/store-sqlite.h"
 
 #include "common/buf.h"
 #include "common/cleanup.h"
@@ -30,62 +34,6 @@
 #include <sys/stat.h>
 
 #define BUSY_TIMEOUT_MS 10000
-
-/* The schema, one step per version: step i takes user_version i to i+1.
- * Steps are only ever appended; a released step never changes. */
-static const char *const migrations[] = {
-        /* 1: images, workspaces, the event log. */
-        "CREATE TABLE images ("
-        "  name TEXT PRIMARY KEY NOT NULL,"
-        "  format TEXT NOT NULL,"
-        "  sha256 TEXT NOT NULL,"
-        "  virtual_size INTEGER NOT NULL CHECK (virtual_size >= 0),"
-        "  file_size INTEGER NOT NULL CHECK (file_size >= 0),"
-        "  imported_at INTEGER NOT NULL);"
-        "CREATE TABLE workspaces ("
-        "  id TEXT PRIMARY KEY NOT NULL,"
-        "  name TEXT NOT NULL,"
-        "  owner TEXT NOT NULL,"
-        "  image TEXT REFERENCES images(name) ON DELETE RESTRICT,"
-        "  template TEXT,"
-        "  vcpus INTEGER NOT NULL CHECK (vcpus > 0),"
-        "  memory_mib INTEGER NOT NULL CHECK (memory_mib > 0),"
-        "  disk_gib INTEGER NOT NULL CHECK (disk_gib > 0),"
-        "  state TEXT NOT NULL,"
-        "  reason TEXT,"
-        "  created_at INTEGER NOT NULL,"
-        "  updated_at INTEGER NOT NULL,"
-        "  state_changed_at INTEGER NOT NULL,"
-        "  agent_token_hash TEXT,"
-        "  ip_addresses TEXT CONSTRAINT ip_addresses_is_json"
-        "    CHECK (ip_addresses IS NULL OR json_valid(ip_addresses)),"
-        "  last_heartbeat TEXT CONSTRAINT last_heartbeat_is_json"
-        "    CHECK (last_heartbeat IS NULL OR json_valid(last_heartbeat)),"
-        "  last_heartbeat_at INTEGER,"
-        "  ssh_user TEXT,"
-        "  deleted_at INTEGER);"
-        /* Names are unique host-wide among the workspaces not deleted. */
-        "CREATE UNIQUE INDEX workspaces_live_name ON workspaces(name)"
-        "  WHERE state <> 'deleted';"
-        "CREATE INDEX workspaces_owner ON workspaces(owner);"
-        "CREATE INDEX workspaces_image ON workspaces(image);"
-        /* No foreign key to workspaces: the log outlives a purged row. */
-        "CREATE TABLE events ("
-        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        "  workspace_id TEXT NOT NULL,"
-        "  time INTEGER NOT NULL,"
-        "  kind TEXT NOT NULL,"
-        "  from_state TEXT,"
-        "  to_state TEXT,"
-        "  reason TEXT,"
-        "  detail TEXT CONSTRAINT detail_is_json CHECK (detail IS NULL OR json_valid(detail)));"
-        "CREATE INDEX events_workspace ON events(workspace_id, id);"
-        /* Append-only: hostd never edits its log, and refuses to. */
-        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
-        "  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"
-        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
-        "  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;",
-};
 
 typedef struct sq_store {
         orch_store base; /* first: an orch_store * is a sq_store * */
@@ -296,7 +244,7 @@ static int read_version(sq_store *s, int *version, hd_error *err)
  * Returns 1 when a step ran, 0 when the schema is current. */
 static int migrate_step(sq_store *s, const char *path, hd_error *err)
 {
-        const int known = (int)HD_ARRAY_SIZE(migrations);
+        const int known = (int)orch_sqlite_migration_count;
         _cleanup_free_ char *bump = NULL;
         int v;
 
@@ -311,7 +259,7 @@ static int migrate_step(sq_store *s, const char *path, hd_error *err)
         if (v == known)
                 return 0;
         bump = hd_asprintf("PRAGMA user_version = %d", v + 1);
-        if (sq_exec(s, migrations[v], "migrating the schema", err) < 0 ||
+        if (sq_exec(s, orch_sqlite_migrations[v], "migrating the schema", err) < 0 ||
             sq_exec(s, bump, "migrating the schema", err) < 0)
                 return hd_error_prefix(err, "store %s: step %d", path, v + 1);
         return 1;

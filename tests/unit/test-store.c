@@ -65,7 +65,6 @@ static void test_open(void)
         st = orch_store_open(db_path, &err);
         CHECK(st != NULL, "a store opens on a file that does not exist yet");
         if (!st) {
-                printf("# %s\n", err.message);
                 exit(1);
         }
         v = orch_store_schema_version(st);
@@ -84,7 +83,8 @@ static void test_open(void)
         st = orch_store_open(db_path, &err);
         CHECK(st && orch_store_schema_version(st) == v, "reopening keeps the schema version");
         {
-                _cleanup_(orch_image_freep) orch_image *img = st ? orch_store_image_get(st, "x", &err) : NULL;
+                _cleanup_(orch_image_freep) orch_image *img =
+                        st ? orch_store_image_get(st, "x", &err) : NULL;
                 CHECK(img && strcmp(img->format, "raw") == 0, "rows survive a reopen");
         }
         orch_store_close(st);
@@ -102,7 +102,8 @@ static void test_open(void)
 
                 free(r);
                 st = orch_store_open(db_path, &err);
-                CHECK(st == NULL && err.code == HD_E_STORE, "a database newer than the code is refused");
+                CHECK(st == NULL && err.code == HD_E_STORE,
+                      "a database newer than the code is refused");
                 CHECK_CONTAINS(err.message, "newer", "the refusal says the database is newer");
                 after = raw_pragma("PRAGMA user_version");
                 CHECK(after && atoi(after) == v + 7, "a refused database is left as it was");
@@ -289,7 +290,8 @@ static void test_transitions(orch_store *st)
                                     "x", &err) == -1 &&
                       err.code == HD_E_CONFLICT,
               "a move from a state the workspace is not in is refused");
-        CHECK_CONTAINS(err.message, "is running, not stopped", "the refusal says what it is and what was expected");
+        CHECK_CONTAINS(err.message, "is running, not stopped",
+                       "the refusal says what it is and what was expected");
         {
                 _cleanup_(orch_workspace_freep) orch_workspace *now =
                         orch_store_workspace_get(st, ws->id, &err);
@@ -314,6 +316,21 @@ static void test_transitions(orch_store *st)
                               strcmp(ev.items[ev.count - 1].reason, "disk full") == 0,
                       "the event says from, to and why");
                 orch_event_list_free(&ev);
+        }
+        {
+                orch_event_list all, page1, page2;
+                bool paged = orch_store_event_list(st, ws->id, 0, 0, &all, &err) == 0 &&
+                             orch_store_event_list(st, ws->id, 0, 3, &page1, &err) == 0 &&
+                             page1.count == 3 &&
+                             orch_store_event_list(st, ws->id, page1.items[2].id, 0, &page2,
+                                                   &err) == 0 &&
+                             page1.count + page2.count == all.count &&
+                             page2.items[0].id > page1.items[2].id &&
+                             strcmp(page1.items[0].kind, "created") == 0;
+                CHECK(paged, "the log reads in pages, oldest first");
+                orch_event_list_free(&all);
+                orch_event_list_free(&page1);
+                orch_event_list_free(&page2);
         }
         CHECK(orch_store_transition(st, "ws-0000000000000000", ORCH_WS_ANY, ORCH_WS_FAILED, NULL,
                                     &err) == -1 &&
@@ -381,14 +398,15 @@ static void test_delete(orch_store *st)
               "a purged workspace is gone");
         CHECK(count_events(st, ws->id) >= 10, "its event log stays after the purge");
 
-        orch_store_transition(st, again->id, ORCH_WS_ANY, ORCH_WS_DELETING, NULL, &err);
-        orch_store_transition(st, again->id, ORCH_WS_ANY, ORCH_WS_DELETED, NULL, &err);
         {
                 orch_workspace_list list;
+
                 orch_store_workspace_list(st, NULL, &list, &err);
                 for (size_t i = 0; i < list.count; i++) {
-                        orch_store_transition(st, list.items[i].id, ORCH_WS_ANY, ORCH_WS_DELETING, NULL, &err);
-                        orch_store_transition(st, list.items[i].id, ORCH_WS_ANY, ORCH_WS_DELETED, NULL, &err);
+                        orch_store_transition(st, list.items[i].id, ORCH_WS_ANY,
+                                              ORCH_WS_DELETING, NULL, &err);
+                        orch_store_transition(st, list.items[i].id, ORCH_WS_ANY, ORCH_WS_DELETED,
+                                              NULL, &err);
                 }
                 orch_workspace_list_free(&list);
         }
