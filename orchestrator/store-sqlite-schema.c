@@ -1,0 +1,66 @@
+/* store-sqlite-schema.c — the sqlite store's schema, as the ordered list of
+ * migration steps that store-sqlite.c applies at open (one transaction each,
+ * user_version counting the steps done).
+ *
+ * To change the schema, append a step; never edit a released one. Keep the
+ * PostgreSQL equivalent in mind: plain types, named constraints. */
+#include "orchestrator/store-sqlite.h"
+
+#include "common/cleanup.h"
+
+/* Step i takes user_version i to i + 1. */
+const char *const orch_sqlite_migrations[] = {
+        /* 1: images, workspaces, the event log. */
+        "CREATE TABLE images ("
+        "  name TEXT PRIMARY KEY NOT NULL,"
+        "  format TEXT NOT NULL,"
+        "  sha256 TEXT NOT NULL,"
+        "  virtual_size INTEGER NOT NULL CHECK (virtual_size >= 0),"
+        "  file_size INTEGER NOT NULL CHECK (file_size >= 0),"
+        "  imported_at INTEGER NOT NULL);"
+        "CREATE TABLE workspaces ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  name TEXT NOT NULL,"
+        "  owner TEXT NOT NULL,"
+        "  image TEXT REFERENCES images(name) ON DELETE RESTRICT,"
+        "  template TEXT,"
+        "  vcpus INTEGER NOT NULL CHECK (vcpus > 0),"
+        "  memory_mib INTEGER NOT NULL CHECK (memory_mib > 0),"
+        "  disk_gib INTEGER NOT NULL CHECK (disk_gib > 0),"
+        "  state TEXT NOT NULL,"
+        "  reason TEXT,"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL,"
+        "  state_changed_at INTEGER NOT NULL,"
+        "  agent_token_hash TEXT,"
+        "  ip_addresses TEXT CONSTRAINT ip_addresses_is_json"
+        "    CHECK (ip_addresses IS NULL OR json_valid(ip_addresses)),"
+        "  last_heartbeat TEXT CONSTRAINT last_heartbeat_is_json"
+        "    CHECK (last_heartbeat IS NULL OR json_valid(last_heartbeat)),"
+        "  last_heartbeat_at INTEGER,"
+        "  ssh_user TEXT,"
+        "  deleted_at INTEGER);"
+        /* Names are unique host-wide among the workspaces not deleted. */
+        "CREATE UNIQUE INDEX workspaces_live_name ON workspaces(name)"
+        "  WHERE state <> 'deleted';"
+        "CREATE INDEX workspaces_owner ON workspaces(owner);"
+        "CREATE INDEX workspaces_image ON workspaces(image);"
+        /* No foreign key to workspaces: the log outlives a purged row. */
+        "CREATE TABLE events ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  workspace_id TEXT NOT NULL,"
+        "  time INTEGER NOT NULL,"
+        "  kind TEXT NOT NULL,"
+        "  from_state TEXT,"
+        "  to_state TEXT,"
+        "  reason TEXT,"
+        "  detail TEXT CONSTRAINT detail_is_json CHECK (detail IS NULL OR json_valid(detail)));"
+        "CREATE INDEX events_workspace ON events(workspace_id, id);"
+        /* Append-only: hostd never edits its log, and refuses to. */
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+        "  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"
+        "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+        "  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;",
+};
+
+const size_t orch_sqlite_migration_count = HD_ARRAY_SIZE(orch_sqlite_migrations);

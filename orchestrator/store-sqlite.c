@@ -1,0 +1,811 @@
+/* store-sqlite.c — the embedded sqlite backend of the store: opening and
+ * migrating (the steps are in store-sqlite-schema.c), the connection's
+ * settings, and each operation as one transaction. The only file of hostd
+ * that includes sqlite3.h.
+ *
+ * Settings, chosen at every open:
+ *   journal_mode=WAL     readers never wait for the writer; a crash leaves
+ *                        the last committed state.
+ *   synchronous=FULL     each commit is on disk before the call returns. The
+ *                        daemon acts (defines a domain, deletes a disk) right
+ *                        after a state change and relies on that change
+ *                        surviving a power loss too; commits are few (state
+ *                        changes, heartbeats), so the fsync each costs is cheap
+ *                        (measured 2-7 ms a commit on a VM disk, against
+ *                        0.1-0.5 ms with NORMAL).
+ *   foreign_keys=ON      an image in use cannot be deleted.
+ *   busy_timeout=10 s    writers on other handles or processes are waited for.
+ *
+ * Threads: one connection per handle, opened SQLITE_OPEN_NOMUTEX, and a
+ * mutex held for each whole operation (a transaction is several statements,
+ * which sqlite's own per-call mutex would not keep together). Handles that
+ * want to write in parallel are separate connections; sqlite serializes
+ * their write transactions (BEGIN IMMEDIATE, so none fails half-way). */
+#include "orchestrator/store-backend.h"
+#include "orchestrator/store-sqlite.h"
+
+#include "common/buf.h"
+#include "common/cleanup.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define BUSY_TIMEOUT_MS 10000
+
+typedef struct sq_store {
+        orch_store base; /* first: an orch_store * is a sq_store * */
+        sqlite3 *db;
+        pthread_mutex_t lock;
+        int version;
+} sq_store;
+
+HD_DEFINE_CLEANUP(sqlite3_stmt *, sqlite3_finalize)
+#define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static sq_store *sq_lock(orch_store *st)
+{
+        sq_store *s = (sq_store *)st;
+
+        pthread_mutex_lock(&s->lock);
+        return s;
+}
+
+static void sq_unlockp(sq_store **s)
+{
+        if (*s)
+                pthread_mutex_unlock(&(*s)->lock);
+}
+
+/* Every operation starts with this line: the handle's mutex, held until return. */
+#define SQ_LOCKED(st) _cleanup_(sq_unlockp) sq_store *s = sq_lock(st)
+
+/* The value of `call`, an int expression that may use `s`, run as one write
+ * transaction under the handle's mutex: committed when it gives 0. */
+#define SQ_IN_TX(st, op, err, call)                                                  \
+        ({                                                                           \
+                SQ_LOCKED(st);                                                       \
+                tx_begin(s, (op), (err)) < 0 ? -1 : tx_end(s, (call), (op), (err)); \
+        })
+
+static int sq_error(sq_store *s, int rc, const char *op, hd_error *err)
+{
+        return hd_error_set(err, HD_E_STORE, "store: %s: %s%s", op, sqlite3_errmsg(s->db),
+                            (rc & 0xff) == SQLITE_BUSY
+                                    ? " (another writer held the database for too long)"
+                                    : "");
+}
+
+/* A foreign key refused. ON DELETE RESTRICT reports itself as a trigger
+ * (SQLITE_CONSTRAINT_TRIGGER), the other actions as SQLITE_CONSTRAINT_FOREIGNKEY. */
+static bool is_fk_error(sq_store *s, int rc)
+{
+        return rc == SQLITE_CONSTRAINT_FOREIGNKEY ||
+               (rc == SQLITE_CONSTRAINT_TRIGGER && strstr(sqlite3_errmsg(s->db), "FOREIGN KEY"));
+}
+
+static int sq_exec(sq_store *s, const char *sql, const char *op, hd_error *err)
+{
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+
+        return rc == SQLITE_OK ? 0 : sq_error(s, rc, op, err);
+}
+
+static sqlite3_stmt *sq_prep(sq_store *s, const char *sql, const char *op, hd_error *err)
+{
+        sqlite3_stmt *stmt = NULL;
+        int rc = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL);
+
+        if (rc != SQLITE_OK) {
+                sq_error(s, rc, op, err);
+                return NULL;
+        }
+        return stmt;
+}
+
+static void bind_text(sqlite3_stmt *stmt, int i, const char *v)
+{
+        if (v)
+                sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(stmt, i);
+}
+
+/* 0 in a struct is NULL in the table. */
+static void bind_time(sqlite3_stmt *stmt, int i, int64_t v)
+{
+        if (v)
+                sqlite3_bind_int64(stmt, i, v);
+        else
+                sqlite3_bind_null(stmt, i);
+}
+
+static char *col_text(sqlite3_stmt *stmt, int i)
+{
+        const unsigned char *t = sqlite3_column_text(stmt, i);
+
+        return t ? hd_strdup((const char *)t) : NULL;
+}
+
+/* Run a statement that returns no row. */
+static int sq_done(sq_store *s, sqlite3_stmt *stmt, const char *op, hd_error *err)
+{
+        int rc = sqlite3_step(stmt);
+
+        return rc == SQLITE_DONE ? 0 : sq_error(s, rc, op, err);
+}
+
+static int tx_begin(sq_store *s, const char *op, hd_error *err)
+{
+        return sq_exec(s, "BEGIN IMMEDIATE", op, err);
+}
+
+/* Commit when r is 0, roll back otherwise; returns r, or -1 if the commit fails. */
+static int tx_end(sq_store *s, int r, const char *op, hd_error *err)
+{
+        if (r == 0 && sq_exec(s, "COMMIT", op, err) == 0)
+                return 0;
+        /* Fails harmlessly when sqlite already rolled back by itself. */
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+}
+
+/* Step through a query, appending one item per row with read(). */
+typedef int (*row_reader)(sqlite3_stmt *stmt, void *item, hd_error *err);
+
+static int collect(sq_store *s, sqlite3_stmt *stmt, void **items, size_t *count,
+                   size_t item_size, row_reader read, const char *op, hd_error *err)
+{
+        size_t cap = 0;
+        int rc;
+
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+                if (*count == cap) {
+                        cap = cap ? 2 * cap : 8;
+                        *items = realloc(*items, cap * item_size);
+                        if (!*items)
+                                abort();
+                }
+                /* Counted before it is read, so that a half-read row is freed too. */
+                memset((char *)*items + *count * item_size, 0, item_size);
+                if (read(stmt, (char *)*items + (*count)++ * item_size, err) < 0)
+                        return -1;
+        }
+        return rc == SQLITE_DONE ? 0 : sq_error(s, rc, op, err);
+}
+
+/* Run a query with at most one text parameter (key, may be NULL for none)
+ * that answers at most one row, and read() it into item.
+ * 0 with a row, 1 without one, -1 on error. */
+static int query_one(sq_store *s, const char *sql, const char *key, row_reader read,
+                     void *item, const char *op, hd_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(s, sql, op, err);
+        int rc;
+
+        if (!stmt)
+                return -1;
+        if (key)
+                bind_text(stmt, 1, key);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+                return read(stmt, item, err) < 0 ? -1 : 0;
+        return rc == SQLITE_DONE ? 1 : sq_error(s, rc, op, err);
+}
+
+static int insert_event(sq_store *s, const char *id, int64_t t, const char *kind,
+                        const char *from, const char *to, const char *reason,
+                        const char *detail, const char *op, hd_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s,
+                "INSERT INTO events (workspace_id, time, kind, from_state, to_state, reason,"
+                " detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                op, err);
+        int rc;
+
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, id);
+        sqlite3_bind_int64(stmt, 2, t);
+        bind_text(stmt, 3, kind);
+        bind_text(stmt, 4, from);
+        bind_text(stmt, 5, to);
+        bind_text(stmt, 6, reason);
+        bind_text(stmt, 7, detail);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_CONSTRAINT_CHECK)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "workspace %s: an event's detail is not valid JSON", id);
+        return rc == SQLITE_DONE ? 0 : sq_error(s, rc, op, err);
+}
+
+/* ---- open, migrations, close ------------------------------------------------- */
+
+static int read_int(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        *(int *)item = sqlite3_column_int(stmt, 0);
+        return 0;
+}
+
+static int read_version(sq_store *s, int *version, hd_error *err)
+{
+        *version = 0;
+        return query_one(s, "PRAGMA user_version", NULL, read_int, version,
+                         "reading the schema version", err) < 0 ? -1 : 0;
+}
+
+/* One migration step: in its own transaction, re-reading the version inside
+ * it, since another handle or process may be migrating the same file.
+ * Returns 1 when a step ran, 0 when the schema is current. */
+static int migrate_step(sq_store *s, const char *path, hd_error *err)
+{
+        const int known = (int)orch_sqlite_migration_count;
+        _cleanup_free_ char *bump = NULL;
+        int v;
+
+        if (read_version(s, &v, err) < 0)
+                return -1;
+        if (v > known)
+                return hd_error_set(err, HD_E_STORE,
+                                    "store %s has schema version %d, newer than the %d this "
+                                    "hostd knows: run the hostd that wrote it, or restore a "
+                                    "backup made for this version",
+                                    path, v, known);
+        if (v == known)
+                return 0;
+        bump = hd_asprintf("PRAGMA user_version = %d", v + 1);
+        if (sq_exec(s, orch_sqlite_migrations[v], "migrating the schema", err) < 0 ||
+            sq_exec(s, bump, "migrating the schema", err) < 0)
+                return hd_error_prefix(err, "store %s: step %d", path, v + 1);
+        return 1;
+}
+
+static int migrate(sq_store *s, const char *path, hd_error *err)
+{
+        int r;
+
+        do {
+                if (tx_begin(s, "migrating the schema", err) < 0)
+                        return -1;
+                r = migrate_step(s, path, err);
+                if (tx_end(s, r < 0 ? -1 : 0, "migrating the schema", err) < 0)
+                        return -1;
+        } while (r == 1);
+        return read_version(s, &s->version, err);
+}
+
+/* Run a PRAGMA that answers one row, and check the answer. */
+static int pragma_expect(sq_store *s, const char *sql, const char *want, hd_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(s, sql, "open", err);
+        const unsigned char *got;
+        int rc;
+
+        if (!stmt)
+                return -1;
+        rc = sqlite3_step(stmt);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return sq_error(s, rc, sql, err);
+        got = rc == SQLITE_ROW ? sqlite3_column_text(stmt, 0) : NULL;
+        if (!got || strcmp((const char *)got, want) != 0)
+                return hd_error_set(err, HD_E_STORE, "store: '%s' gave '%s', not '%s'", sql,
+                                    got ? (const char *)got : "nothing", want);
+        return 0;
+}
+
+static const struct orch_store_ops sq_ops;
+
+static void sq_close(orch_store *st)
+{
+        sq_store *s = (sq_store *)st;
+
+        sqlite3_close_v2(s->db);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+}
+
+orch_store *orch_store_sqlite_open(const char *path, hd_error *err)
+{
+        sq_store *s;
+        struct stat st;
+        bool created = stat(path, &st) < 0 && errno == ENOENT;
+        int rc;
+
+        s = hd_malloc0(sizeof(*s));
+        s->base.ops = &sq_ops;
+        pthread_mutex_init(&s->lock, NULL);
+        rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                hd_error_set(err, HD_E_STORE, "store %s: cannot open: %s", path,
+                             s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                goto fail;
+        }
+        /* sqlite makes files 0644; tokens' hashes are not for other users.
+         * Done before the first write, so the -wal and -shm files, which take
+         * the database file's mode, are 0600 too. Not fchmod on a file we
+         * open ourselves: closing it would drop sqlite's POSIX locks. */
+        if (created && chmod(path, 0600) < 0) {
+                hd_error_errno(err, HD_E_IO, errno, "store %s: cannot make it mode 0600", path);
+                goto fail;
+        }
+        sqlite3_extended_result_codes(s->db, 1);
+        sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+        if (sq_exec(s, "PRAGMA foreign_keys = ON", "open", err) < 0 ||
+            pragma_expect(s, "PRAGMA foreign_keys", "1", err) < 0 ||
+            pragma_expect(s, "PRAGMA journal_mode = WAL", "wal", err) < 0 ||
+            sq_exec(s, "PRAGMA synchronous = FULL", "open", err) < 0) {
+                hd_error_prefix(err, "store %s", path);
+                goto fail;
+        }
+        if (migrate(s, path, err) < 0)
+                goto fail;
+        return &s->base;
+fail:
+        sq_close(&s->base);
+        return NULL;
+}
+
+static int sq_schema_version(orch_store *st)
+{
+        return ((sq_store *)st)->version;
+}
+
+/* ---- images ------------------------------------------------------------------ */
+
+#define IMAGE_COLUMNS "name, format, sha256, virtual_size, file_size, imported_at"
+
+static int read_image(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        orch_image *img = item;
+
+        img->name = col_text(stmt, 0);
+        img->format = col_text(stmt, 1);
+        img->sha256 = col_text(stmt, 2);
+        img->virtual_size = (uint64_t)sqlite3_column_int64(stmt, 3);
+        img->file_size = (uint64_t)sqlite3_column_int64(stmt, 4);
+        img->imported_at = sqlite3_column_int64(stmt, 5);
+        return 0;
+}
+
+static int sq_image_insert(orch_store *st, const orch_image *img, hd_error *err)
+{
+        SQ_LOCKED(st);
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s, "INSERT INTO images (" IMAGE_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?)",
+                "adding an image", err);
+        int rc;
+
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, img->name);
+        bind_text(stmt, 2, img->format);
+        bind_text(stmt, 3, img->sha256);
+        sqlite3_bind_int64(stmt, 4, (sqlite3_int64)img->virtual_size);
+        sqlite3_bind_int64(stmt, 5, (sqlite3_int64)img->file_size);
+        sqlite3_bind_int64(stmt, 6, img->imported_at);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+                return hd_error_set(err, HD_E_CONFLICT, "an image named %s already exists",
+                                    img->name);
+        return rc == SQLITE_DONE ? 0 : sq_error(s, rc, "adding an image", err);
+}
+
+static int sq_image_get(orch_store *st, const char *name, orch_image *out, hd_error *err)
+{
+        SQ_LOCKED(st);
+        int r = query_one(s, "SELECT " IMAGE_COLUMNS " FROM images WHERE name = ?", name,
+                          read_image, out, "reading an image", err);
+
+        return r == 1 ? hd_error_set(err, HD_E_NOT_FOUND, "no image named %s", name) : r;
+}
+
+static int sq_image_list(orch_store *st, orch_image_list *out, hd_error *err)
+{
+        SQ_LOCKED(st);
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY name", "listing images", err);
+
+        if (!stmt)
+                return -1;
+        return collect(s, stmt, (void **)&out->items, &out->count, sizeof(*out->items),
+                       read_image, "listing images", err);
+}
+
+/* After the foreign key refused: say who uses the image. */
+static int image_in_use(sq_store *s, const char *name, hd_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s,
+                "SELECT name, id FROM workspaces WHERE image = ? AND state <> 'deleted'"
+                " ORDER BY name LIMIT 11",
+                "deleting an image", err);
+        _cleanup_buf_ hd_buf users = HD_BUF_INIT;
+        int n = 0;
+
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, name);
+        while (sqlite3_step(stmt) == SQLITE_ROW && ++n <= 10)
+                hd_buf_appendf(&users, "%s%s (%s)", n > 1 ? ", " : "",
+                               sqlite3_column_text(stmt, 0), sqlite3_column_text(stmt, 1));
+        return hd_error_set(err, HD_E_CONFLICT,
+                            "image %s is in use by workspace%s %s%s; delete %s first", name,
+                            n > 1 ? "s" : "", users.data ? users.data : "?",
+                            n > 10 ? " and more" : "", n > 1 ? "them" : "it");
+}
+
+static int image_delete_tx(sq_store *s, const char *name, hd_error *err)
+{
+        const char *op = "deleting an image";
+        _cleanup_stmt_ sqlite3_stmt *detach = sq_prep(
+                s, "UPDATE workspaces SET image = NULL WHERE image = ? AND state = 'deleted'",
+                op, err);
+        _cleanup_stmt_ sqlite3_stmt *del = NULL;
+        int rc;
+
+        if (!detach)
+                return -1;
+        bind_text(detach, 1, name);
+        if (sq_done(s, detach, op, err) < 0)
+                return -1;
+        del = sq_prep(s, "DELETE FROM images WHERE name = ?", op, err);
+        if (!del)
+                return -1;
+        bind_text(del, 1, name);
+        rc = sqlite3_step(del);
+        if (is_fk_error(s, rc))
+                return image_in_use(s, name, err);
+        if (rc != SQLITE_DONE)
+                return sq_error(s, rc, op, err);
+        if (sqlite3_changes(s->db) == 0)
+                return hd_error_set(err, HD_E_NOT_FOUND, "no image named %s", name);
+        return 0;
+}
+
+static int sq_image_delete(orch_store *st, const char *name, hd_error *err)
+{
+        return SQ_IN_TX(st, "deleting an image", err, image_delete_tx(s, name, err));
+}
+
+/* ---- workspaces -------------------------------------------------------------- */
+
+#define WS_COLUMNS                                                                      \
+        "id, name, owner, image, template, vcpus, memory_mib, disk_gib, state, reason, " \
+        "created_at, updated_at, state_changed_at, agent_token_hash, ip_addresses, "     \
+        "last_heartbeat, last_heartbeat_at, ssh_user, deleted_at"
+
+static int read_ws(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        orch_workspace *ws = item;
+        const char *state = (const char *)sqlite3_column_text(stmt, 8);
+
+        ws->id = col_text(stmt, 0);
+        ws->name = col_text(stmt, 1);
+        ws->owner = col_text(stmt, 2);
+        ws->image = col_text(stmt, 3);
+        ws->template_name = col_text(stmt, 4);
+        ws->vcpus = (unsigned)sqlite3_column_int64(stmt, 5);
+        ws->memory_mib = (uint64_t)sqlite3_column_int64(stmt, 6);
+        ws->disk_gib = (uint64_t)sqlite3_column_int64(stmt, 7);
+        ws->reason = col_text(stmt, 9);
+        ws->created_at = sqlite3_column_int64(stmt, 10);
+        ws->updated_at = sqlite3_column_int64(stmt, 11);
+        ws->state_changed_at = sqlite3_column_int64(stmt, 12);
+        ws->agent_token_hash = col_text(stmt, 13);
+        ws->ip_addresses = col_text(stmt, 14);
+        ws->last_heartbeat = col_text(stmt, 15);
+        ws->last_heartbeat_at = sqlite3_column_int64(stmt, 16);
+        ws->ssh_user = col_text(stmt, 17);
+        ws->deleted_at = sqlite3_column_int64(stmt, 18);
+        if (orch_ws_state_from_name(state, &ws->state, err) < 0)
+                return hd_error_prefix(err, "store: workspace %s", ws->id);
+        return 0;
+}
+
+static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
+{
+        const char *op = "creating a workspace";
+        _cleanup_stmt_ sqlite3_stmt *ins = sq_prep(
+                s, "INSERT INTO workspaces (" WS_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                op, err);
+        _cleanup_stmt_ sqlite3_stmt *ev = NULL;
+        int rc;
+
+        if (!ins)
+                return -1;
+        bind_text(ins, 1, w->id);
+        bind_text(ins, 2, w->name);
+        bind_text(ins, 3, w->owner);
+        bind_text(ins, 4, w->image);
+        bind_text(ins, 5, w->template_name);
+        sqlite3_bind_int64(ins, 6, w->vcpus);
+        sqlite3_bind_int64(ins, 7, (sqlite3_int64)w->memory_mib);
+        sqlite3_bind_int64(ins, 8, (sqlite3_int64)w->disk_gib);
+        bind_text(ins, 9, orch_ws_state_name(w->state));
+        bind_text(ins, 10, w->reason);
+        sqlite3_bind_int64(ins, 11, w->created_at);
+        sqlite3_bind_int64(ins, 12, w->updated_at);
+        sqlite3_bind_int64(ins, 13, w->state_changed_at);
+        bind_text(ins, 14, w->agent_token_hash);
+        bind_text(ins, 15, w->ip_addresses);
+        bind_text(ins, 16, w->last_heartbeat);
+        bind_time(ins, 17, w->last_heartbeat_at);
+        bind_text(ins, 18, w->ssh_user);
+        bind_time(ins, 19, w->deleted_at);
+        rc = sqlite3_step(ins);
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+                if (strstr(sqlite3_errmsg(s->db), "workspaces.id"))
+                        return hd_error_set(err, HD_E_INTERNAL,
+                                            "workspace id %s was drawn twice; try again", w->id);
+                return hd_error_set(err, HD_E_CONFLICT, "a workspace named %s already exists",
+                                    w->name);
+        }
+        if (is_fk_error(s, rc))
+                return hd_error_set(err, HD_E_NOT_FOUND,
+                                    "no image named %s: import it before creating workspace %s",
+                                    w->image, w->name);
+        if (rc != SQLITE_DONE)
+                return sq_error(s, rc, op, err);
+
+        /* What it was made from, kept in the log after the row is gone. */
+        ev = sq_prep(s,
+                     "INSERT INTO events (workspace_id, time, kind, to_state, detail)"
+                     " SELECT id, created_at, 'created', state, json_object('name', name,"
+                     " 'owner', owner, 'image', image, 'template', template, 'vcpus', vcpus,"
+                     " 'memory_mib', memory_mib, 'disk_gib', disk_gib, 'ssh_user', ssh_user)"
+                     " FROM workspaces WHERE id = ?",
+                     op, err);
+        if (!ev)
+                return -1;
+        bind_text(ev, 1, w->id);
+        return sq_done(s, ev, op, err);
+}
+
+static int sq_ws_insert(orch_store *st, const orch_workspace *row, hd_error *err)
+{
+        return SQ_IN_TX(st, "creating a workspace", err, ws_insert_tx(s, row, err));
+}
+
+static int sq_ws_get(orch_store *st, orch_ws_key key, const char *value, orch_workspace *out,
+                     hd_error *err)
+{
+        SQ_LOCKED(st);
+        int r = query_one(s,
+                          key == ORCH_WS_BY_ID
+                                  ? "SELECT " WS_COLUMNS " FROM workspaces WHERE id = ?"
+                                  : "SELECT " WS_COLUMNS " FROM workspaces"
+                                    " WHERE name = ? AND state <> 'deleted'",
+                          value, read_ws, out, "reading a workspace", err);
+
+        if (r == 1)
+                return hd_error_set(err, HD_E_NOT_FOUND, "no workspace %s %s",
+                                    key == ORCH_WS_BY_ID ? "has the id" : "is named", value);
+        return r;
+}
+
+static int sq_ws_list(orch_store *st, const orch_ws_filter *f, orch_workspace_list *out,
+                      hd_error *err)
+{
+        SQ_LOCKED(st);
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s,
+                "SELECT " WS_COLUMNS " FROM workspaces WHERE (?1 IS NULL OR owner = ?1)"
+                " AND instr(?2, ',' || state || ',') > 0 ORDER BY name, created_at, id",
+                "listing workspaces", err);
+        _cleanup_buf_ hd_buf states = HD_BUF_INIT;
+
+        if (!stmt)
+                return -1;
+        hd_buf_append(&states, ",");
+        for (unsigned i = 0; i < ORCH_WS__STATE_COUNT; i++)
+                if (f->states & ORCH_WS_BIT(i))
+                        hd_buf_appendf(&states, "%s,", orch_ws_state_name((orch_ws_state)i));
+        bind_text(stmt, 1, f->owner);
+        bind_text(stmt, 2, states.data);
+        return collect(s, stmt, (void **)&out->items, &out->count, sizeof(*out->items), read_ws,
+                       "listing workspaces", err);
+}
+
+/* The workspace's state inside a transaction: NOT_FOUND when there is none. */
+static int read_state(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        if (orch_ws_state_from_name((const char *)sqlite3_column_text(stmt, 0), item, err) < 0)
+                return hd_error_prefix(err, "store: workspace %s", sqlite3_column_text(stmt, 1));
+        return 0;
+}
+
+static int current_state(sq_store *s, const char *id, orch_ws_state *state, const char *op,
+                         hd_error *err)
+{
+        int r = query_one(s, "SELECT state, id FROM workspaces WHERE id = ?", id, read_state,
+                          state, op, err);
+
+        return r == 1 ? hd_error_set(err, HD_E_NOT_FOUND, "no workspace has the id %s", id) : r;
+}
+
+static int ws_update_tx(sq_store *s, const char *id, const orch_ws_update *u, int64_t now,
+                        hd_error *err)
+{
+        const char *op = "updating a workspace";
+        _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
+        orch_ws_state state;
+        int rc;
+
+        if (current_state(s, id, &state, op, err) < 0)
+                return -1;
+        if (state == ORCH_WS_DELETED)
+                return hd_error_set(err, HD_E_CONFLICT, "workspace %s is deleted", id);
+        stmt = sq_prep(s,
+                       "UPDATE workspaces SET"
+                       " ip_addresses = CASE WHEN ?2 IS NULL THEN ip_addresses"
+                       "   ELSE NULLIF(?2, '') END,"
+                       " last_heartbeat = CASE WHEN ?3 IS NULL THEN last_heartbeat"
+                       "   ELSE NULLIF(?3, '') END,"
+                       " last_heartbeat_at = CASE WHEN ?3 IS NULL THEN last_heartbeat_at"
+                       "   WHEN ?3 = '' THEN NULL ELSE ?4 END,"
+                       " agent_token_hash = CASE WHEN ?5 IS NULL THEN agent_token_hash"
+                       "   ELSE NULLIF(?5, '') END,"
+                       " updated_at = ?6"
+                       " WHERE id = ?1",
+                       op, err);
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, id);
+        bind_text(stmt, 2, u->ip_addresses);
+        bind_text(stmt, 3, u->last_heartbeat);
+        sqlite3_bind_int64(stmt, 4, u->last_heartbeat_at ? u->last_heartbeat_at : now);
+        bind_text(stmt, 5, u->agent_token_hash);
+        sqlite3_bind_int64(stmt, 6, now);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_CONSTRAINT_CHECK)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "workspace %s: IP addresses and heartbeats must be JSON "
+                                    "(%s)",
+                                    id, sqlite3_errmsg(s->db));
+        return rc == SQLITE_DONE ? 0 : sq_error(s, rc, op, err);
+}
+
+static int sq_ws_update(orch_store *st, const char *id, const orch_ws_update *u, int64_t now,
+                        hd_error *err)
+{
+        return SQ_IN_TX(st, "updating a workspace", err, ws_update_tx(s, id, u, now, err));
+}
+
+static int ws_transition_tx(sq_store *s, const char *id, unsigned expected_from,
+                            orch_ws_state to, const char *reason, int64_t now, hd_error *err)
+{
+        const char *op = "changing a workspace's state";
+        _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
+        orch_ws_state from;
+
+        if (current_state(s, id, &from, op, err) < 0 ||
+            orch_ws_check_transition(id, from, expected_from, to, err) < 0)
+                return -1;
+        stmt = sq_prep(s,
+                       "UPDATE workspaces SET state = ?2, reason = ?3, updated_at = ?4,"
+                       " state_changed_at = ?4,"
+                       " deleted_at = CASE WHEN ?2 = 'deleted' THEN ?4 ELSE deleted_at END"
+                       " WHERE id = ?1",
+                       op, err);
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, id);
+        bind_text(stmt, 2, orch_ws_state_name(to));
+        bind_text(stmt, 3, reason);
+        sqlite3_bind_int64(stmt, 4, now);
+        if (sq_done(s, stmt, op, err) < 0)
+                return -1;
+        return insert_event(s, id, now, "state", orch_ws_state_name(from),
+                            orch_ws_state_name(to), reason, NULL, op, err);
+}
+
+static int sq_ws_transition(orch_store *st, const char *id, unsigned expected_from,
+                            orch_ws_state to, const char *reason, int64_t now, hd_error *err)
+{
+        return SQ_IN_TX(st, "changing a workspace's state", err,
+                        ws_transition_tx(s, id, expected_from, to, reason, now, err));
+}
+
+static int ws_purge_tx(sq_store *s, const char *id, hd_error *err)
+{
+        const char *op = "purging a workspace";
+        _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
+        orch_ws_state state;
+
+        if (current_state(s, id, &state, op, err) < 0)
+                return -1;
+        if (state != ORCH_WS_DELETED)
+                return hd_error_set(err, HD_E_CONFLICT,
+                                    "workspace %s is %s; only a deleted workspace can be purged",
+                                    id, orch_ws_state_name(state));
+        stmt = sq_prep(s, "DELETE FROM workspaces WHERE id = ?", op, err);
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, id);
+        return sq_done(s, stmt, op, err);
+}
+
+static int sq_ws_purge(orch_store *st, const char *id, hd_error *err)
+{
+        return SQ_IN_TX(st, "purging a workspace", err, ws_purge_tx(s, id, err));
+}
+
+/* ---- event log --------------------------------------------------------------- */
+
+static int event_add_tx(sq_store *s, const char *id, const char *kind, const char *reason,
+                        const char *detail, int64_t now, hd_error *err)
+{
+        orch_ws_state state;
+
+        if (current_state(s, id, &state, "logging an event", err) < 0)
+                return -1;
+        return insert_event(s, id, now, kind, NULL, NULL, reason, detail, "logging an event",
+                            err);
+}
+
+static int sq_event_add(orch_store *st, const char *id, const char *kind, const char *reason,
+                        const char *detail, int64_t now, hd_error *err)
+{
+        return SQ_IN_TX(st, "logging an event", err,
+                        event_add_tx(s, id, kind, reason, detail, now, err));
+}
+
+static int read_event(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        orch_event *ev = item;
+
+        ev->id = sqlite3_column_int64(stmt, 0);
+        ev->workspace_id = col_text(stmt, 1);
+        ev->time = sqlite3_column_int64(stmt, 2);
+        ev->kind = col_text(stmt, 3);
+        ev->from_state = col_text(stmt, 4);
+        ev->to_state = col_text(stmt, 5);
+        ev->reason = col_text(stmt, 6);
+        ev->detail = col_text(stmt, 7);
+        return 0;
+}
+
+static int sq_event_list(orch_store *st, const char *id, int64_t after_id, size_t limit,
+                         orch_event_list *out, hd_error *err)
+{
+        SQ_LOCKED(st);
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s,
+                "SELECT id, workspace_id, time, kind, from_state, to_state, reason, detail"
+                " FROM events WHERE workspace_id = ? AND id > ? ORDER BY id LIMIT ?",
+                "listing events", err);
+
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, id);
+        sqlite3_bind_int64(stmt, 2, after_id);
+        sqlite3_bind_int64(stmt, 3, limit ? (sqlite3_int64)limit : -1);
+        return collect(s, stmt, (void **)&out->items, &out->count, sizeof(*out->items),
+                       read_event, "listing events", err);
+}
+
+static const struct orch_store_ops sq_ops = {
+        .name = "sqlite",
+        .close = sq_close,
+        .schema_version = sq_schema_version,
+        .image_insert = sq_image_insert,
+        .image_get = sq_image_get,
+        .image_list = sq_image_list,
+        .image_delete = sq_image_delete,
+        .ws_insert = sq_ws_insert,
+        .ws_get = sq_ws_get,
+        .ws_list = sq_ws_list,
+        .ws_update = sq_ws_update,
+        .ws_transition = sq_ws_transition,
+        .ws_purge = sq_ws_purge,
+        .event_add = sq_event_add,
+        .event_list = sq_event_list,
+};

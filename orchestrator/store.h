@@ -1,0 +1,232 @@
+/* store.h — hostd's persistent state (images, workspaces, the event log)
+ * behind one interface.
+ *
+ * Callers see an opaque orch_store and the functions below; which database
+ * holds the rows is chosen at open time from the location string. Today the
+ * only backend is embedded sqlite (store-sqlite.c); a PostgreSQL backend for
+ * many hosts plugs in behind the same functions (see store-backend.h) without
+ * touching callers.
+ *
+ * Rules every backend keeps:
+ *   - Each call is atomic and committed when it returns 0: a caller that
+ *     changed a state may act on it at once (a crash afterwards cannot bring
+ *     the old state back).
+ *   - A store handle may be used from several threads at once; calls on one
+ *     handle are serialized. Several handles (threads, processes) on the same
+ *     database are fine too: writers wait for each other.
+ *   - Workspace rows are kept in state `deleted` (with deleted_at) so that who
+ *     had what, and when, stays answerable; their name is free for reuse at
+ *     once. orch_store_workspace_purge() removes such a row for good. The
+ *     event log is never changed by the store after the fact, purge included.
+ *   - Times are Unix seconds (UTC); 0 in a struct means "not set".
+ *
+ * Errors: HD_E_NOT_FOUND (no such row), HD_E_CONFLICT (name taken, wrong
+ * state, still in use), HD_E_INVALID (a missing field, a JSON field that is
+ * not JSON), HD_E_STORE (the database itself failed; the message carries the
+ * operation and the database's own message). */
+#pragma once
+
+#include "common/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct orch_store orch_store;
+
+/* ---- workspace states and the transition table --------------------------- */
+
+typedef enum orch_ws_state {
+        ORCH_WS_PENDING,
+        ORCH_WS_PROVISIONING,
+        ORCH_WS_RUNNING,
+        ORCH_WS_READY,
+        ORCH_WS_STOPPING,
+        ORCH_WS_STOPPED,
+        ORCH_WS_STARTING,
+        ORCH_WS_DELETING,
+        ORCH_WS_DELETED,
+        ORCH_WS_FAILED,
+        ORCH_WS__STATE_COUNT
+} orch_ws_state;
+
+/* A set of states, for "expected from" and list filters. */
+#define ORCH_WS_BIT(s) (1u << (s))
+#define ORCH_WS_ANY 0u
+
+/* "pending", "ready", … ; NULL for a value outside the enum. */
+const char *orch_ws_state_name(orch_ws_state s);
+/* Parse a state name; -1 with HD_E_INVALID for an unknown one. */
+int orch_ws_state_from_name(const char *name, orch_ws_state *out, hd_error *err);
+/* Whether the transition table (store.c) allows from -> to. */
+bool orch_ws_transition_allowed(orch_ws_state from, orch_ws_state to);
+
+/* ---- rows ----------------------------------------------------------------- */
+
+typedef struct orch_image {
+        char *name;
+        char *format;       /* "qcow2", "raw" */
+        char *sha256;       /* lowercase hex */
+        uint64_t virtual_size;
+        uint64_t file_size;
+        int64_t imported_at; /* on insert, 0 = now */
+} orch_image;
+
+typedef struct orch_workspace {
+        char *id;            /* "ws-" + 16 lowercase hex, made by the store */
+        char *name;          /* unique among workspaces not deleted */
+        char *owner;
+        char *image;         /* NULL once a deleted workspace's image is gone */
+        char *template_name; /* column "template"; may be NULL */
+        unsigned vcpus;
+        uint64_t memory_mib;
+        uint64_t disk_gib;
+        orch_ws_state state;
+        char *reason;        /* why the last state change happened; may be NULL */
+        int64_t created_at;
+        int64_t updated_at;
+        int64_t state_changed_at;
+        char *agent_token_hash;
+        char *ip_addresses;  /* JSON text, NULL until known */
+        char *last_heartbeat; /* JSON text, the agent's last report */
+        int64_t last_heartbeat_at;
+        char *ssh_user;
+        int64_t deleted_at;
+} orch_workspace;
+
+typedef struct orch_event {
+        int64_t id;          /* increasing: the log's order */
+        char *workspace_id;
+        int64_t time;
+        char *kind;          /* "created", "state", or a caller's kind */
+        char *from_state;    /* state names as text, NULL when not a change */
+        char *to_state;
+        char *reason;
+        char *detail;        /* JSON text or NULL */
+} orch_event;
+
+typedef struct orch_image_list {
+        orch_image *items;
+        size_t count;
+} orch_image_list;
+
+typedef struct orch_workspace_list {
+        orch_workspace *items;
+        size_t count;
+} orch_workspace_list;
+
+typedef struct orch_event_list {
+        orch_event *items;
+        size_t count;
+} orch_event_list;
+
+/* Free what a row owns (the _clear ones leave the struct itself). NULL-safe. */
+void orch_image_clear(orch_image *img);
+void orch_image_free(orch_image *img);
+void orch_workspace_clear(orch_workspace *ws);
+void orch_workspace_free(orch_workspace *ws);
+void orch_event_clear(orch_event *ev);
+void orch_image_list_free(orch_image_list *l);
+void orch_workspace_list_free(orch_workspace_list *l);
+void orch_event_list_free(orch_event_list *l);
+
+/* ---- open / close --------------------------------------------------------- */
+
+/* Open (creating when missing, mode 0600) the store at location: a file path
+ * for sqlite. Brings the schema up to date, one transaction per migration
+ * step; refuses (HD_E_STORE) a database written by a newer hostd. */
+orch_store *orch_store_open(const char *location, hd_error *err);
+void orch_store_close(orch_store *st);
+
+/* The schema version the database now has (for status output). */
+int orch_store_schema_version(orch_store *st);
+
+/* ---- images --------------------------------------------------------------- */
+
+/* HD_E_CONFLICT when the name is taken. */
+int orch_store_image_insert(orch_store *st, const orch_image *img, hd_error *err);
+orch_image *orch_store_image_get(orch_store *st, const char *name, hd_error *err);
+/* By name. */
+int orch_store_image_list(orch_store *st, orch_image_list *out, hd_error *err);
+/* HD_E_CONFLICT naming the workspaces (not deleted) that still use it.
+ * Deleted workspaces that used it keep their history in the event log and
+ * get image = NULL. */
+int orch_store_image_delete(orch_store *st, const char *name, hd_error *err);
+
+/* ---- workspaces ----------------------------------------------------------- */
+
+/* A new workspace in state `pending`, committed, with an "created" event.
+ * Taken from spec: name, owner, image (all required), template_name, vcpus,
+ * memory_mib, disk_gib (> 0), ssh_user, agent_token_hash; the rest is set
+ * here. HD_E_CONFLICT when a workspace (not deleted) has that name,
+ * HD_E_NOT_FOUND when the image is not in the store. */
+orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace *spec,
+                                            hd_error *err);
+
+/* By id (deleted ones included). */
+orch_workspace *orch_store_workspace_get(orch_store *st, const char *id, hd_error *err);
+/* By name, among workspaces not deleted. */
+orch_workspace *orch_store_workspace_get_by_name(orch_store *st, const char *name,
+                                                 hd_error *err);
+/* By id first, then by name. */
+orch_workspace *orch_store_workspace_find(orch_store *st, const char *id_or_name,
+                                          hd_error *err);
+
+typedef struct orch_ws_filter {
+        const char *owner; /* NULL: any owner */
+        unsigned states;   /* ORCH_WS_BIT set; ORCH_WS_ANY: every state but deleted */
+} orch_ws_filter;
+
+/* Ordered by name, then creation. filter may be NULL (= all not deleted). */
+int orch_store_workspace_list(orch_store *st, const orch_ws_filter *filter,
+                              orch_workspace_list *out, hd_error *err);
+
+/* Fields a running workspace reports. NULL keeps a field, "" clears it. */
+typedef struct orch_ws_update {
+        const char *ip_addresses;     /* JSON */
+        const char *last_heartbeat;   /* JSON; sets last_heartbeat_at too */
+        int64_t last_heartbeat_at;    /* with last_heartbeat; 0 = now */
+        const char *agent_token_hash;
+} orch_ws_update;
+
+/* HD_E_CONFLICT on a deleted workspace, HD_E_INVALID for JSON that is not. */
+int orch_store_workspace_update(orch_store *st, const char *id, const orch_ws_update *u,
+                                hd_error *err);
+
+/* Move workspace id to state `to` in one transaction: check that its state
+ * is in expected_from (ORCH_WS_BIT set; ORCH_WS_ANY = any) and that the table
+ * allows the move, update state, reason (NULL clears it) and times, and add
+ * one "state" event. Refused with HD_E_CONFLICT naming both states, and then
+ * nothing changed. Committed when it returns 0. */
+int orch_store_transition(orch_store *st, const char *id, unsigned expected_from,
+                          orch_ws_state to, const char *reason, hd_error *err);
+
+/* Remove a workspace row in state deleted for good (HD_E_CONFLICT otherwise).
+ * Its events stay. */
+int orch_store_workspace_purge(orch_store *st, const char *id, hd_error *err);
+
+/* ---- event log ------------------------------------------------------------ */
+
+/* Append an operation to workspace id's log. kind: 1-32 of [a-z0-9_.];
+ * reason and detail (JSON) may be NULL. */
+int orch_store_event_add(orch_store *st, const char *id, const char *kind,
+                         const char *reason, const char *detail_json, hd_error *err);
+
+/* Events of workspace id with an id above after_id, oldest first, at most
+ * limit (0 = all). Events outlive their workspace row. */
+int orch_store_event_list(orch_store *st, const char *id, int64_t after_id, size_t limit,
+                          orch_event_list *out, hd_error *err);
+
+/* ---- ids ------------------------------------------------------------------ */
+
+#define ORCH_WS_ID_LEN 19 /* "ws-" + 16 hex */
+
+/* A fresh workspace id from the system's CSPRNG (OpenSSL RAND_bytes). */
+int orch_ws_new_id(char out[ORCH_WS_ID_LEN + 1], hd_error *err);
+/* Whether s has the shape of a workspace id. */
+bool orch_ws_id_valid(const char *s);
+
+/* _cleanup_(orch_workspace_freep) orch_workspace *ws = …; and friends. */
+#include "common/cleanup.h"
+HD_DEFINE_CLEANUP(orch_image *, orch_image_free)
+HD_DEFINE_CLEANUP(orch_workspace *, orch_workspace_free)
