@@ -185,12 +185,16 @@ typedef struct ag_port {
  * 0, or -1 with errno. */
 int ag_port_open(ag_port *p, const char *path);
 void ag_port_close(ag_port *p);
+/* Ask for SIGIO when the port's state changes: virtio-serial sends it when
+ * the host end connects or goes away. The caller must catch SIGIO. */
+void ag_port_notify(ag_port *p);
 /* Is the host end connected? (virtio-serial: no POLLHUP). 1, 0, -1 on error. */
 int ag_port_host_connected(ag_port *p);
-/* Write len bytes and a newline, waiting for room up to timeout_ms in all.
+/* Write len bytes and a newline, waiting for room up to timeout_ms in all
+ * (in ppoll with waitmask; a signal ends the wait only when *stop is set).
  * 0, or -1 when the host went away or did not read in time. */
 int ag_port_send_line(ag_port *p, const char *data, size_t len, int timeout_ms,
-                      const sigset_t *waitmask);
+                      const sigset_t *waitmask, const volatile sig_atomic_t *stop);
 /* Read what is available; call on_line for each complete line (overlong
  * lines are dropped whole and reported with len == SIZE_MAX).
  * 0 while connected, -1 when the host closed/hung up or on error. */

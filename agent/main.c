@@ -1,6 +1,7 @@
 /* main.c — hostd-agent: options, signals and the connection loop.
  *
- * Open the port; wait until the host end is connected; say hello (with the
+ * Open the port; wait until the host end is connected (virtio-serial sends
+ * SIGIO when it does, so the wait ends at once); say hello (with the
  * workspace's token), ready once cloud-init has finished, and a heartbeat
  * every interval; log what the host says; when the host goes away, close,
  * back off (1 s doubling to 10 s) and start over. SIGTERM/SIGINT end the
@@ -42,18 +43,20 @@ static void on_signal(int sig)
         stop_signal = sig;
 }
 
-/* Sleep, unless a stop signal arrives first. */
-static void nap(int ms)
+static void on_wakeup(int sig)
 {
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+        (void)sig; /* SIGIO only interrupts the current wait */
+}
+
+/* Sleep *backoff_ms (cut short by a signal: a stop, or SIGIO when the host
+ * end of the port connects), then double it up to the maximum. */
+static void back_off(int *backoff_ms)
+{
+        struct timespec ts = {*backoff_ms / 1000, (long)(*backoff_ms % 1000) * 1000000};
 
         if (!stop_signal)
                 ppoll(NULL, 0, &ts, &waitmask);
-}
-
-static int grow(int backoff_ms)
-{
-        return backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
+        *backoff_ms = *backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff_ms * 2;
 }
 
 /* Log a recurring problem only when it changes, not at every retry. */
@@ -137,7 +140,7 @@ static int send_msg(ag_port *p, const char *buf, ssize_t len, const char *what)
                 ag_log(AG_LOG_ERR, "the %s message does not fit in one line; not sent", what);
                 return 0;
         }
-        if (ag_port_send_line(p, buf, (size_t)len, SEND_TIMEOUT_MS, &waitmask) < 0) {
+        if (ag_port_send_line(p, buf, (size_t)len, SEND_TIMEOUT_MS, &waitmask, &stop_signal) < 0) {
                 if (!stop_signal)
                         ag_log(AG_LOG_NOTICE, "cannot send %s to the host: %s", what, strerror(errno));
                 return -1;
@@ -206,38 +209,37 @@ static int run(const options *o)
 {
         char last[512] = "", why[512], ws_id[256], token[4096];
         unsigned long long seq = 0;
-        int backoff = BACKOFF_MIN_MS;
+        int retry = BACKOFF_MIN_MS; /* the port or the identity files are missing */
+        int again = BACKOFF_MIN_MS; /* reconnecting after a connection ended */
         ag_port port = {.fd = -1};
 
         ag_log(AG_LOG_INFO, "hostd-agent %s starting; port %s", AG_VERSION, o->port);
         while (!stop_signal) {
+                int wait = BACKOFF_MIN_MS;
                 int64_t started;
 
                 if (ag_port_open(&port, o->port) < 0) {
                         snprintf(why, sizeof(why), "cannot open %s: %s; retrying", o->port, strerror(errno));
                         log_once(last, sizeof(last), AG_LOG_WARNING, why);
-                        nap(backoff);
-                        backoff = grow(backoff);
+                        back_off(&retry);
                         continue;
                 }
+                ag_port_notify(&port);
                 while (!stop_signal && ag_port_host_connected(&port) != 1) {
                         log_once(last, sizeof(last), AG_LOG_INFO, "waiting for the host to connect");
-                        nap(backoff);
-                        backoff = grow(backoff);
+                        back_off(&wait);
                 }
-                if (!stop_signal && (read_identity(o->config_dir, "workspace-id", ws_id, sizeof(ws_id), why, sizeof(why)) < 0 ||
-                                     read_identity(o->config_dir, "token", token, sizeof(token), why, sizeof(why)) < 0)) {
+                if (stop_signal)
+                        break;
+                if (read_identity(o->config_dir, "workspace-id", ws_id, sizeof(ws_id), why, sizeof(why)) < 0 ||
+                    read_identity(o->config_dir, "token", token, sizeof(token), why, sizeof(why)) < 0) {
                         log_once(last, sizeof(last), AG_LOG_ERR, why);
                         ag_port_close(&port);
-                        nap(backoff);
-                        backoff = grow(backoff);
+                        back_off(&retry);
                         continue;
                 }
-                if (stop_signal) {
-                        ag_port_close(&port);
-                        break;
-                }
                 last[0] = '\0';
+                retry = BACKOFF_MIN_MS;
                 started = ag_mono_ms();
                 run_session(&port, o, ws_id, token, &seq);
                 ag_port_close(&port);
@@ -246,10 +248,10 @@ static int run(const options *o)
                         break;
                 ag_log(AG_LOG_NOTICE, "the host went away; reconnecting");
                 if (ag_mono_ms() - started >= STABLE_SESSION_MS)
-                        backoff = BACKOFF_MIN_MS;
-                nap(backoff);
-                backoff = grow(backoff);
+                        again = BACKOFF_MIN_MS;
+                back_off(&again);
         }
+        ag_port_close(&port);
         ag_log(AG_LOG_INFO, "stopping on signal %d", (int)stop_signal);
         return 0;
 }
@@ -326,8 +328,8 @@ static int parse_options(int argc, char **argv, options *o)
 
 int main(int argc, char **argv)
 {
-        struct sigaction sa = {.sa_handler = on_signal};
-        sigset_t stops;
+        struct sigaction sa = {.sa_handler = on_signal}, wake = {.sa_handler = on_wakeup};
+        sigset_t blocked;
         options o;
         int rc = parse_options(argc, argv, &o);
 
@@ -336,17 +338,21 @@ int main(int argc, char **argv)
         if (o.once)
                 return once(&o);
 
-        /* Stop signals are blocked except inside ppoll(), so none is lost
+        /* These signals are blocked except inside ppoll(), so none is lost
          * between checking stop_signal and starting to wait. */
-        sigemptyset(&stops);
-        sigaddset(&stops, SIGTERM);
-        sigaddset(&stops, SIGINT);
-        sigprocmask(SIG_BLOCK, &stops, &waitmask);
+        sigemptyset(&blocked);
+        sigaddset(&blocked, SIGTERM);
+        sigaddset(&blocked, SIGINT);
+        sigaddset(&blocked, SIGIO);
+        sigprocmask(SIG_BLOCK, &blocked, &waitmask);
         sigdelset(&waitmask, SIGTERM);
         sigdelset(&waitmask, SIGINT);
+        sigdelset(&waitmask, SIGIO);
         sigemptyset(&sa.sa_mask);
+        sigemptyset(&wake.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGIO, &wake, NULL);
         signal(SIGPIPE, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
         return run(&o);

@@ -65,6 +65,14 @@ void ag_port_close(ag_port *p)
         p->fd = -1;
 }
 
+void ag_port_notify(ag_port *p)
+{
+        int flags = fcntl(p->fd, F_GETFL);
+
+        if (fcntl(p->fd, F_SETOWN, getpid()) == 0 && flags >= 0)
+                fcntl(p->fd, F_SETFL, flags | O_ASYNC);
+}
+
 int ag_port_host_connected(ag_port *p)
 {
         struct pollfd pfd = {.fd = p->fd, .events = POLLOUT};
@@ -75,7 +83,7 @@ int ag_port_host_connected(ag_port *p)
 }
 
 int ag_port_send_line(ag_port *p, const char *data, size_t len, int timeout_ms,
-                      const sigset_t *waitmask)
+                      const sigset_t *waitmask, const volatile sig_atomic_t *stop)
 {
         struct iovec iov[2] = {{(void *)data, len}, {(void *)"\n", 1}};
         struct iovec *cur = iov;
@@ -119,8 +127,10 @@ int ag_port_send_line(ag_port *p, const char *data, size_t len, int timeout_ms,
                         ts.tv_sec = wait / 1000;
                         ts.tv_nsec = (wait % 1000) * 1000000;
                         r = ppoll(&pfd, 1, &ts, waitmask);
+                        if (r < 0 && errno == EINTR && !*stop)
+                                continue;
                         if (r < 0)
-                                return -1; /* EINTR: a signal; the caller decides */
+                                return -1;
                         if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) {
                                 errno = EPIPE;
                                 return -1;

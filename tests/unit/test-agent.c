@@ -546,6 +546,7 @@ static void test_port(void)
         pthread_t thread;
         struct reader r = {.data = got};
         sigset_t none;
+        volatile sig_atomic_t no_stop = 0;
 
         sigemptyset(&none);
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
@@ -575,18 +576,18 @@ static void test_port(void)
         r.fd = sv[1];
         fcntl(sv[1], F_SETFL, 0);
         pthread_create(&thread, NULL, read_until_newline, &r);
-        CHECK(ag_port_send_line(&p, big, 60000, 5000, &none) == 0, "a long line is sent to a slow reader");
+        CHECK(ag_port_send_line(&p, big, 60000, 5000, &none, &no_stop) == 0, "a long line is sent to a slow reader");
         pthread_join(thread, NULL);
         CHECK(r.len == 60001 && memcmp(got, big, 60000) == 0 && got[60000] == '\n',
               "partial writes add up to the whole line and its newline");
 
         errno = 0;
-        CHECK(ag_port_send_line(&p, big, 60000, 200, &none) == -1 && errno == ETIMEDOUT,
+        CHECK(ag_port_send_line(&p, big, 60000, 200, &none, &no_stop) == -1 && errno == ETIMEDOUT,
               "a host that never reads makes sending time out instead of hanging");
 
         close(sv[1]);
         CHECK(ag_port_read(&p, collect_line, &l) == -1, "the host closing its end is seen as a disconnect");
-        CHECK(ag_port_send_line(&p, "{}", 2, 200, &none) == -1, "writing to a closed host fails without SIGPIPE");
+        CHECK(ag_port_send_line(&p, "{}", 2, 200, &none, &no_stop) == -1, "writing to a closed host fails without SIGPIPE");
         ag_port_close(&p);
         CHECK(ag_port_open(&p, "/nonexistent/port") == -1 && errno == ENOENT, "a missing port is reported");
 }
