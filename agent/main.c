@@ -31,8 +31,7 @@ typedef struct options {
 } options;
 
 typedef struct session {
-        const options *o;
-        int complaints;
+        int complaints; /* bad lines from the host on this connection */
 } session;
 
 static volatile sig_atomic_t stop_signal;
@@ -91,6 +90,16 @@ static int read_identity(const char *dir, const char *name, char *buf, size_t si
         return 0;
 }
 
+/* Log a bad line from the host, at most MAX_COMPLAINTS per connection. */
+static bool may_complain(session *s)
+{
+        if (++s->complaints <= MAX_COMPLAINTS)
+                return true;
+        if (s->complaints == MAX_COMPLAINTS + 1)
+                ag_log(AG_LOG_WARNING, "more bad lines from the host; not logging them until it reconnects");
+        return false;
+}
+
 static void on_host_line(const char *line, size_t len, void *ctx)
 {
         session *s = ctx;
@@ -100,10 +109,11 @@ static void on_host_line(const char *line, size_t len, void *ctx)
         if (len == 0)
                 return;
         if (len == SIZE_MAX) {
-                ag_host_parse("", 0, &m); /* counts as a bad line */
-        } else {
-                ag_host_parse(line, len, &m);
+                if (may_complain(s))
+                        ag_log(AG_LOG_WARNING, "dropped a line from the host longer than %d bytes", AG_LINE_MAX);
+                return;
         }
+        ag_host_parse(line, len, &m);
         switch (m.kind) {
         case AG_HOST_WELCOME:
                 if (m.proto == AG_PROTO)
@@ -111,26 +121,21 @@ static void on_host_line(const char *line, size_t len, void *ctx)
                 else
                         ag_log(AG_LOG_WARNING, "host welcomed the agent with protocol %lld; this agent speaks %d",
                                m.proto, AG_PROTO);
-                return;
+                break;
         case AG_HOST_ERROR:
                 ag_log_sanitize(m.text, safe, sizeof(safe));
                 ag_log(AG_LOG_ERR, "host reports an error: %s", safe);
-                return;
-        default:
                 break;
-        }
-        if (++s->complaints > MAX_COMPLAINTS) {
-                if (s->complaints == MAX_COMPLAINTS + 1)
-                        ag_log(AG_LOG_WARNING, "more bad lines from the host; not logging them until it reconnects");
-                return;
-        }
-        if (len == SIZE_MAX) {
-                ag_log(AG_LOG_WARNING, "dropped a line from the host longer than %d bytes", AG_LINE_MAX);
-        } else if (m.kind == AG_HOST_UNKNOWN) {
+        case AG_HOST_UNKNOWN:
                 ag_log_sanitize(m.type, safe, sizeof(safe));
-                ag_log(AG_LOG_WARNING, "ignoring a host message of unknown type \"%s\"", safe);
-        } else {
-                ag_log(AG_LOG_WARNING, "ignoring a line from the host that is not a JSON object with a \"type\" (%zu bytes)", len);
+                if (may_complain(s))
+                        ag_log(AG_LOG_WARNING, "ignoring a host message of unknown type \"%s\"", safe);
+                break;
+        case AG_HOST_INVALID:
+                if (may_complain(s))
+                        ag_log(AG_LOG_WARNING, "ignoring a line from the host that is not a JSON object "
+                                               "with a \"type\" (%zu bytes)", len);
+                break;
         }
 }
 
@@ -153,7 +158,7 @@ static void run_session(ag_port *p, const options *o, const char *ws_id, const c
                         unsigned long long *seq)
 {
         static char buf[AG_LINE_MAX + 1];
-        session s = {.o = o};
+        session s = {0};
         bool ready_sent = false;
         int64_t next_beat = ag_mono_ms();
 
