@@ -1,0 +1,201 @@
+/* agent.h — internal declarations of hostd-agent, the in-guest workspace agent.
+ *
+ * The agent is a small static program that links libc only (no common/, no
+ * libraries): it runs inside guests of any distribution. It speaks protocol
+ * version 1 (docs/agent-protocol.md) to hostd over a virtio-serial port:
+ * newline-delimited JSON objects, one per line, at most AG_LINE_MAX bytes.
+ *
+ * Every file but main.c is free of process-wide state other than the log
+ * level, so tests can #include the .c files they exercise. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#define AG_VERSION "0.1.0"
+#define AG_PROTO 1
+#define AG_LINE_MAX 65536 /* bytes of one message, newline excluded */
+
+#define _ag_cleanup_(f) __attribute__((cleanup(f)))
+static inline void ag_closep(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+}
+#define _ag_cleanup_close_ _ag_cleanup_(ag_closep)
+
+/* ---- log.c: lines on stderr with a "<N>" syslog priority prefix ------------ */
+enum { AG_LOG_ERR = 3, AG_LOG_WARNING = 4, AG_LOG_NOTICE = 5, AG_LOG_INFO = 6, AG_LOG_DEBUG = 7 };
+void ag_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copy s into out (size > 0) with control characters replaced by '?' and at
+ * most size-1 bytes, so text from outside cannot forge extra log lines. */
+void ag_log_sanitize(const char *s, char *out, size_t size);
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t ag_mono_ms(void);
+/* Read a whole (small, possibly /proc) file into buf, NUL-terminated.
+ * Returns its length, or -1 with errno set (EFBIG when it does not fit). */
+ssize_t ag_read_file(const char *path, char *buf, size_t size);
+/* ag_read_file, then strip trailing whitespace; -1 when missing or empty. */
+ssize_t ag_read_value(const char *path, char *buf, size_t size);
+
+/* ---- json_write.c: a bounded JSON writer ----------------------------------- */
+#define AG_JW_DEPTH 16
+typedef struct ag_jw {
+        char *buf;
+        size_t cap, len;
+        bool overflow; /* the text did not fit or nesting was wrong */
+        int depth;
+        bool first[AG_JW_DEPTH]; /* no member/element written yet at this level */
+        bool after_key;
+} ag_jw;
+
+void ag_jw_init(ag_jw *w, char *buf, size_t cap);
+void ag_jw_obj_begin(ag_jw *w);
+void ag_jw_obj_end(ag_jw *w);
+void ag_jw_arr_begin(ag_jw *w);
+void ag_jw_arr_end(ag_jw *w);
+void ag_jw_key(ag_jw *w, const char *key);
+/* Strings are escaped; valid UTF-8 passes through, invalid bytes become U+FFFD. */
+void ag_jw_str_len(ag_jw *w, const char *s, size_t len);
+void ag_jw_str(ag_jw *w, const char *s);
+void ag_jw_int(ag_jw *w, long long v);
+void ag_jw_fixed2(ag_jw *w, double v); /* "%.2f"; NaN and infinities become null */
+void ag_jw_null(ag_jw *w);
+/* Length of the finished text (NUL-terminated in buf), or -1 when it did not
+ * fit in cap-1 bytes or an object/array was left open. */
+ssize_t ag_jw_finish(ag_jw *w);
+
+/* ---- json_read.c: a bounded, validating JSON reader ------------------------ */
+typedef enum ag_jtype { AG_J_NONE, AG_J_NULL, AG_J_BOOL, AG_J_NUM, AG_J_STR, AG_J_ARR, AG_J_OBJ } ag_jtype;
+typedef struct ag_jval {
+        ag_jtype type;
+        const char *p, *end; /* the value's raw text */
+} ag_jval;
+typedef struct ag_jiter {
+        const char *p, *end;
+} ag_jiter;
+
+#define AG_JSON_DEPTH 32
+/* Parse len bytes as exactly one JSON value (whitespace around it allowed).
+ * Never reads outside [s, s+len); 0, or -1 on anything not JSON. */
+int ag_json_parse(const char *s, size_t len, ag_jval *out);
+/* The first member named key of object obj; 0, or -1 when absent/not an object. */
+int ag_json_get(const ag_jval *obj, const char *key, ag_jval *out);
+/* Iterate an array's elements: ag_json_iter(), then ag_json_next() until false. */
+void ag_json_iter(const ag_jval *arr, ag_jiter *it);
+bool ag_json_next(ag_jiter *it, ag_jval *out);
+/* Decode a string value into buf (NUL-terminated, cut at a character
+ * boundary when too long; \u0000 and lone surrogates become U+FFFD). */
+int ag_json_str(const ag_jval *v, char *buf, size_t size);
+/* An integral number value within long long; 0 or -1. */
+int ag_json_int(const ag_jval *v, long long *out);
+
+/* ---- collect.c and sessions.c: what a heartbeat reports -------------------- */
+typedef struct ag_paths {
+        const char *proc; /* /proc */
+        const char *run;  /* /run: utmp, cloud-init/ */
+        const char *dev;  /* /dev: pts/N for input age */
+} ag_paths;
+
+#define AG_MAX_ADDRS 64
+typedef struct ag_addr {
+        char iface[IF_NAMESIZE];
+        bool inet6;
+        char address[INET6_ADDRSTRLEN];
+        int prefix;
+} ag_addr;
+
+typedef struct ag_sample {
+        long long uptime_s;                          /* -1: unknown */
+        bool have_load;
+        double load[3];
+        long long mem_total_kib, mem_available_kib; /* -1: unknown */
+        int ssh_sessions;                            /* -1: unknown */
+        int users;                                   /* -1: unknown */
+        long long last_input_age_s;                  /* -1: no terminal (null) */
+        int naddrs;
+        ag_addr addrs[AG_MAX_ADDRS];
+} ag_sample;
+
+int ag_read_uptime(const char *proc, long long *out);
+int ag_read_loadavg(const char *proc, double load[3]);
+int ag_read_meminfo(const char *proc, long long *total_kib, long long *avail_kib);
+struct ifaddrs;
+/* Usable addresses of list: no loopback, no link-local IPv6, interface up. */
+int ag_collect_addrs(const struct ifaddrs *list, ag_addr *out, int max);
+/* Everything, at wall-clock time now, with the addresses from ifs. */
+void ag_collect(const ag_paths *paths, time_t now, const struct ifaddrs *ifs, ag_sample *s);
+/* ag_collect() now, with the guest's own interfaces (getifaddrs). */
+void ag_collect_now(const ag_paths *paths, ag_sample *s);
+
+/* sessions.c */
+/* SSH sessions: "sshd: USER@TTY" processes whose parent is a root-owned
+ * "sshd: USER [priv]" monitor. -1 when proc cannot be read. */
+int ag_count_ssh_sessions(const char *proc);
+/* From utmp (run/utmp): distinct logged-in users whose session process is
+ * alive, and the seconds since the last input on any of their terminals
+ * (now - atime of dev/<ut_line>, -1 when none has one). 0 or -1. */
+int ag_read_logins(const ag_paths *paths, time_t now, int *users, long long *input_age_s);
+
+/* ---- cloudinit.c: has cloud-init finished? ---------------------------------- */
+#define AG_CI_MAX_ERRORS 16
+#define AG_CI_ERROR_LEN 512
+typedef enum ag_ci_status { AG_CI_PENDING, AG_CI_DONE, AG_CI_ERROR, AG_CI_DISABLED } ag_ci_status;
+typedef struct ag_cloudinit {
+        ag_ci_status status;
+        int nerrors;
+        char errors[AG_CI_MAX_ERRORS][AG_CI_ERROR_LEN];
+} ag_cloudinit;
+void ag_cloudinit_read(const char *run, ag_cloudinit *ci);
+const char *ag_ci_status_name(ag_ci_status s);
+
+/* ---- messages.c: protocol messages ---------------------------------------- */
+/* Each builder writes one JSON object (no newline) into buf and returns its
+ * length, or -1 when it does not fit in AG_LINE_MAX bytes / cap-1 bytes. */
+ssize_t ag_msg_hello(char *buf, size_t cap, const char *workspace_id, const char *token);
+ssize_t ag_msg_ready(char *buf, size_t cap, const ag_cloudinit *ci);
+ssize_t ag_msg_heartbeat(char *buf, size_t cap, unsigned long long seq, const ag_sample *s);
+
+typedef enum ag_host_kind { AG_HOST_INVALID, AG_HOST_UNKNOWN, AG_HOST_WELCOME, AG_HOST_ERROR } ag_host_kind;
+typedef struct ag_host_msg {
+        ag_host_kind kind;
+        long long proto;  /* welcome: the host's protocol version, -1 if absent */
+        char type[64];    /* the "type" as sent (for logging unknown ones) */
+        char text[1024];  /* error: the "message" */
+} ag_host_msg;
+/* Read one line from the host; never fails hard: garbage is AG_HOST_INVALID. */
+void ag_host_parse(const char *line, size_t len, ag_host_msg *m);
+
+/* ---- port.c: the channel to the host ---------------------------------------- */
+typedef struct ag_port {
+        int fd;
+        bool is_socket;
+        size_t in_len;
+        bool discarding;  /* inside an overlong line: drop bytes until '\n' */
+        char in[AG_LINE_MAX + 1];
+} ag_port;
+
+/* Open path: connect(2) when it is a unix socket, else open(2) the device.
+ * 0, or -1 with errno. */
+int ag_port_open(ag_port *p, const char *path);
+void ag_port_close(ag_port *p);
+/* Ask for SIGIO when the port's state changes: virtio-serial sends it when
+ * the host end connects or goes away. The caller must catch SIGIO. */
+void ag_port_notify(ag_port *p);
+/* Is the host end connected? (virtio-serial: no POLLHUP). 1, 0, -1 on error. */
+int ag_port_host_connected(ag_port *p);
+/* Write len bytes and a newline, waiting for room up to timeout_ms in all
+ * (in ppoll with waitmask; a signal ends the wait only when *stop is set).
+ * 0, or -1 when the host went away or did not read in time. */
+int ag_port_send_line(ag_port *p, const char *data, size_t len, int timeout_ms,
+                      const sigset_t *waitmask, const volatile sig_atomic_t *stop);
+/* Read what is available; call on_line for each complete line (overlong
+ * lines are dropped whole and reported with len == SIZE_MAX).
+ * 0 while connected, -1 when the host closed/hung up or on error. */
+int ag_port_read(ag_port *p, void (*on_line)(const char *line, size_t len, void *ctx), void *ctx);
