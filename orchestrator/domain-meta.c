@@ -115,7 +115,7 @@ int orch_domain_meta_parse(const char *xml, orch_domain_meta *out, hd_error *err
         ctx = xmlXPathNewContext(doc);
         if (!ctx || xmlXPathRegisterNs(ctx, BAD_CAST "h", BAD_CAST ORCH_XMLNS) != 0)
                 return hd_error_set(err, HD_E_INTERNAL, "cannot set up XPath");
-        if (select_one(ctx, "/domain/metadata/h:workspace | /h:workspace", &ws, err) < 0)
+        if (select_one(ctx, "/domain/metadata/h:workspace", &ws, err) < 0)
                 return -1;
         if (!ws)
                 return hd_error_set(err, HD_E_NOT_FOUND, "the domain carries no hostd metadata");

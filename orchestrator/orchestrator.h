@@ -62,8 +62,8 @@ typedef struct orch_domain_meta {
         int64_t created;     /* Unix seconds */
 } orch_domain_meta;
 
-/* Parse hostd's metadata from a whole domain XML or from the bare
- * <workspace> element libvirt's virDomainGetMetadata returns.  HD_E_NOT_FOUND
+/* Parse hostd's metadata from a domain's XML (virDomainGetMetadata is no
+ * use: it strips the namespace, so any <workspace> would pass).  HD_E_NOT_FOUND
  * when the XML carries no hostd metadata, HD_E_INVALID when it is malformed.
  * *out is filled only on success; free it with orch_domain_meta_clear(). */
 int orch_domain_meta_parse(const char *xml, orch_domain_meta *out, hd_error *err);

@@ -384,16 +384,16 @@ static int dom_info(virDomainPtr dom, orch_domain_info *out, hd_error *err)
         orch_domain_meta m = {0};
         orch_dom_state st;
 
-        md = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, ORCH_XMLNS, 0);
-        if (!md && last_code() == VIR_ERR_NO_DOMAIN_METADATA) {
-                virResetLastError();
-                return hd_error_set(err, HD_E_CONFLICT, "domain %s is not managed by hostd",
-                                    name);
-        }
+        /* The whole XML: virDomainGetMetadata strips the namespace. */
+        md = virDomainGetXMLDesc(dom, 0);
         if (!md)
-                return virt_error(err, "metadata of domain %s", name);
-        if (orch_domain_meta_parse(md, &m, err) < 0)
+                return virt_error(err, "XML of domain %s", name);
+        if (orch_domain_meta_parse(md, &m, err) < 0) {
+                if (err && err->code == HD_E_NOT_FOUND)
+                        return hd_error_set(err, HD_E_CONFLICT,
+                                            "domain %s is not managed by hostd", name);
                 return hd_error_prefix(err, "domain %s", name);
+        }
         if (strcmp(m.id, name) != 0) {
                 hd_error_set(err, HD_E_CONFLICT,
                              "domain %s carries the hostd metadata of workspace %s", name, m.id);

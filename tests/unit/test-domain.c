@@ -234,26 +234,33 @@ static void test_hostile_escaped(void)
 
 static void test_meta_parse(void)
 {
-        const char *bare = "<ws:workspace xmlns:ws='" ORCH_XMLNS "'><ws:id>abc</ws:id>"
-                           "<ws:name>N</ws:name><ws:owner>O</ws:owner>"
-                           "<ws:created>2026-01-01T00:00:00Z</ws:created></ws:workspace>";
+        const char *other_prefix = "<domain><metadata><ws:workspace xmlns:ws='" ORCH_XMLNS "'>"
+                                   "<ws:id>abc</ws:id><ws:name>N</ws:name><ws:owner>O</ws:owner>"
+                                   "<ws:created>2026-01-01T00:00:00Z</ws:created>"
+                                   "</ws:workspace></metadata></domain>";
+        const char *no_ns = "<domain><metadata><workspace><id>abc</id><name>N</name>"
+                            "<owner>O</owner><created>2026-01-01T00:00:00Z</created>"
+                            "</workspace></metadata></domain>";
         const char *other_ns = "<domain><metadata><h:workspace xmlns:h='https://example.com/x'>"
                                "<h:id>abc</h:id></h:workspace></metadata></domain>";
-        const char *bad_time = "<w:workspace xmlns:w='" ORCH_XMLNS "'><w:id>abc</w:id>"
-                               "<w:name>N</w:name><w:owner>O</w:owner>"
-                               "<w:created>yesterday</w:created></w:workspace>";
-        const char *xxe = "<!DOCTYPE w [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
-                          "<w:workspace xmlns:w='" ORCH_XMLNS "'><w:id>abc</w:id>"
-                          "<w:name>&x;</w:name><w:owner>O</w:owner>"
-                          "<w:created>2026-01-01T00:00:00Z</w:created></w:workspace>";
+        const char *bad_time = "<domain><metadata><w:workspace xmlns:w='" ORCH_XMLNS "'>"
+                               "<w:id>abc</w:id><w:name>N</w:name><w:owner>O</w:owner>"
+                               "<w:created>yesterday</w:created></w:workspace></metadata></domain>";
+        const char *xxe = "<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
+                          "<domain><metadata><w:workspace xmlns:w='" ORCH_XMLNS "'>"
+                          "<w:id>abc</w:id><w:name>&x;</w:name><w:owner>O</w:owner>"
+                          "<w:created>2026-01-01T00:00:00Z</w:created></w:workspace>"
+                          "</metadata></domain>";
         orch_domain_meta m = {0};
         hd_error err = {0};
         int r;
 
-        r = orch_domain_meta_parse(bare, &m, &err);
+        r = orch_domain_meta_parse(other_prefix, &m, &err);
         CHECK(r == 0 && strcmp(m.id, "abc") == 0 && m.created == 1767225600 && !m.template_name,
-              "the bare element libvirt returns parses, whatever its prefix");
+              "metadata is found by its namespace, whatever the prefix");
         orch_domain_meta_clear(&m);
+        CHECK(orch_domain_meta_parse(no_ns, &m, &err) == -1 && err.code == HD_E_NOT_FOUND,
+              "a <workspace> element without hostd's namespace is not hostd's");
         CHECK(orch_domain_meta_parse(other_ns, &m, &err) == -1 && err.code == HD_E_NOT_FOUND,
               "a domain without hostd's namespace is not a hostd domain");
         CHECK(orch_domain_meta_parse("<domain><name>x", &m, &err) == -1 &&
