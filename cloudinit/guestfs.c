@@ -26,6 +26,8 @@ typedef struct gfs {
         guestfs_h *g;
         const char *disk;
         char last[HD_ERRMSG_MAX]; /* the last error message libguestfs reported */
+        char console[2048];       /* the tail of the appliance's (qemu's) output */
+        size_t console_len;
 } gfs;
 
 static void gfs_closep(gfs *s)
@@ -55,17 +57,59 @@ static void on_error(guestfs_h *g, void *opaque, const char *msg)
         snprintf(s->last, sizeof(s->last), "%s", msg);
 }
 
-/* Warnings would otherwise go to stderr: library code does not print. */
-static void on_warning(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
-                       const char *buf, size_t buf_len, const uint64_t *array, size_t array_len)
+/* Keeps the tail of the appliance's output, where qemu says why a launch
+ * failed. Warnings are dropped (they would otherwise go to stderr, and
+ * library code does not print). */
+static void on_event(guestfs_h *g, void *opaque, uint64_t event, int handle, int flags,
+                     const char *buf, size_t buf_len, const uint64_t *array, size_t array_len)
 {
+        gfs *s = opaque;
+        size_t room = sizeof(s->console) - 1;
+
+        if (event != GUESTFS_EVENT_APPLIANCE)
+                return;
+        if (buf_len > room) {
+                buf += buf_len - room;
+                buf_len = room;
+        }
+        if (s->console_len + buf_len > room) {
+                size_t drop = s->console_len + buf_len - room;
+                memmove(s->console, s->console + drop, s->console_len - drop);
+                s->console_len -= drop;
+        }
+        memcpy(s->console + s->console_len, buf, buf_len);
+        s->console_len += buf_len;
+        s->console[s->console_len] = '\0';
+}
+
+/* The first line of text (or its last non-empty line), control characters
+ * blanked, into out. */
+static const char *one_line(const char *text, bool last, char *out, size_t size)
+{
+        const char *start = text, *end;
+        size_t n = 0;
+
+        if (last) {
+                end = text + strlen(text);
+                while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+                        end--;
+                start = end;
+                while (start > text && start[-1] != '\n')
+                        start--;
+        } else {
+                end = text + strcspn(text, "\n");
+        }
+        for (const char *c = start; c < end && n + 1 < size; c++)
+                out[n++] = (unsigned char)*c < 0x20 || *c == 0x7f ? ' ' : *c;
+        out[n] = '\0';
+        return out;
 }
 
 /* An HD_E_GUESTFS error: "<step> (<disk>): <libguestfs message>". */
 __attribute__((format(printf, 3, 4))) static int gfs_fail(gfs *s, hd_error *err,
                                                           const char *fmt, ...)
 {
-        char step[256];
+        char step[256], line[HD_ERRMSG_MAX];
         const char *msg = s->g ? guestfs_last_error(s->g) : NULL;
         va_list ap;
 
@@ -74,7 +118,20 @@ __attribute__((format(printf, 3, 4))) static int gfs_fail(gfs *s, hd_error *err,
         va_end(ap);
         if (!msg)
                 msg = s->last[0] ? s->last : "unknown libguestfs error";
-        return hd_error_set(err, HD_E_GUESTFS, "%s (%s): %s", step, s->disk, msg);
+        return hd_error_set(err, HD_E_GUESTFS, "%s (%s): %s", step, s->disk,
+                            one_line(msg, false, line, sizeof(line)));
+}
+
+/* A failed launch: libguestfs's own message is generic; qemu's last line is not. */
+static int gfs_fail_launch(gfs *s, hd_error *err)
+{
+        char line[HD_ERRMSG_MAX];
+
+        if (!one_line(s->console, true, line, sizeof(line))[0])
+                return gfs_fail(s, err, "launching the libguestfs appliance");
+        return hd_error_set(err, HD_E_GUESTFS,
+                            "launching the libguestfs appliance (%s) failed: %s (LIBGUESTFS_DEBUG=1 "
+                            "shows the appliance's whole log)", s->disk, line);
 }
 
 static size_t strv_len(char **v)
@@ -128,7 +185,8 @@ static int gfs_open(gfs *s, const char *disk, const char *format, bool readonly,
                 return hd_error_errno(err, HD_E_GUESTFS, errno,
                                       "cannot create a libguestfs handle");
         guestfs_set_error_handler(s->g, on_error, s);
-        if (guestfs_set_event_callback(s->g, on_warning, GUESTFS_EVENT_WARNING, 0, s) < 0 ||
+        if (guestfs_set_event_callback(s->g, on_event,
+                                       GUESTFS_EVENT_APPLIANCE | GUESTFS_EVENT_WARNING, 0, s) < 0 ||
             guestfs_parse_environment(s->g) < 0)
                 return gfs_fail(s, err, "setting up libguestfs");
         /* LIBGUESTFS_BACKEND is the environment's choice; else no libvirtd needed. */
@@ -141,7 +199,7 @@ static int gfs_open(gfs *s, const char *disk, const char *format, bool readonly,
                                    GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly ? 1 : 0, -1) < 0)
                 return gfs_fail(s, err, "adding the disk");
         if (guestfs_launch(s->g) < 0)
-                return gfs_fail(s, err, "launching the libguestfs appliance");
+                return gfs_fail_launch(s, err);
 
         roots = guestfs_inspect_os(s->g);
         if (!roots)
