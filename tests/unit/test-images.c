@@ -526,8 +526,8 @@ static void test_open(void)
         img_store *s = img_store_open(dir, NULL, &err);
 
         CHECK(s != NULL, "a store opens on a new directory");
-        CHECK(stat(images, &st) == 0 && (st.st_mode & 0777) == 0700, "images/ is created 0700");
-        CHECK(stat(disks, &st) == 0 && (st.st_mode & 0777) == 0700, "disks/ is created 0700");
+        CHECK(stat(images, &st) == 0 && (st.st_mode & 0777) == 0711, "images/ is created 0711 (qemu may traverse, nobody may list)");
+        CHECK(stat(disks, &st) == 0 && (st.st_mode & 0777) == 0711, "disks/ is created 0711");
         img_store_close(s);
         chmod(images, 0777);
         CHECK(img_store_open(dir, NULL, &err) == NULL && err.code == HD_E_IO,
