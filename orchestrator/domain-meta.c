@@ -34,6 +34,7 @@ void orch_domain_meta_clear(orch_domain_meta *m)
         free(m->display_name);
         free(m->owner);
         free(m->template_name);
+        free(m->instance);
         free(m->image);
         memset(m, 0, sizeof(*m));
 }
@@ -126,6 +127,7 @@ int orch_domain_meta_parse(const char *xml, orch_domain_meta *out, hd_error *err
             field(ctx, "owner", true, ORCH_META_MAX, &m.owner, err) < 0 ||
             field(ctx, "template", false, ORCH_META_MAX, &m.template_name, err) < 0 ||
             field(ctx, "image", false, ORCH_META_MAX, &m.image, err) < 0 ||
+            field(ctx, "instance", false, ORCH_META_MAX, &m.instance, err) < 0 ||
             field(ctx, "created", true, 40, &created, err) < 0 ||
             parse_time(created, &m.created, err) < 0) {
                 orch_domain_meta_clear(&m);

@@ -159,7 +159,8 @@ static int spec_check(const orch_domain_spec *s, hd_error *err)
             orch_text_check("display_name", s->display_name, ORCH_META_MAX, true, err) < 0 ||
             orch_text_check("owner", s->owner, ORCH_META_MAX, true, err) < 0 ||
             orch_text_check("template", s->template_name, ORCH_META_MAX, false, err) < 0 ||
-            orch_text_check("image", s->image, ORCH_META_MAX, false, err) < 0)
+            orch_text_check("image", s->image, ORCH_META_MAX, false, err) < 0 ||
+            orch_text_check("instance", s->instance, ORCH_META_MAX, false, err) < 0)
                 return -1;
         if (s->created <= 0)
                 return hd_error_set(err, HD_E_INVALID,
@@ -250,6 +251,8 @@ static void add_metadata(xmlNodePtr root, const orch_domain_spec *s)
                 text(ws, ns, "template", s->template_name);
         if (s->image && *s->image)
                 text(ws, ns, "image", s->image);
+        if (s->instance && *s->instance)
+                text(ws, ns, "instance", s->instance);
         strftime(created, sizeof(created), ORCH_TIME_FMT, gmtime_r(&t, &tm));
         text(ws, ns, "created", created);
 }

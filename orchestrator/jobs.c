@@ -74,6 +74,7 @@ static int define_domain(orch_service *svc, const orch_workspace *ws, const char
                 .display_name = ws->name,
                 .owner = ws->owner,
                 .template_name = ws->template_name,
+                .instance = svc->p.state_dir,
                 .image = ws->image,
                 .created = ws->created_at,
                 .virt_type = svc->virt_type,
@@ -194,6 +195,8 @@ static int do_stop(orch_service *svc, const char *id, bool force)
         }
         if (forced && !force)
                 reason = hd_asprintf("forced off: the guest did not shut down within %u s", svc->p.stop_timeout);
+        /* A stopped guest has no addresses; the next boot reports its own. */
+        orch_store_workspace_update(svc->store, id, &(orch_ws_update){.ip_addresses = "[]"}, NULL);
         return orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STOPPING), ORCH_WS_STOPPED,
                                      reason ? reason : (force ? "forced stop" : "stopped"), NULL);
 }

@@ -31,6 +31,7 @@ typedef struct orch_domain_spec {
         const char *display_name;  /* metadata only; any UTF-8 text */
         const char *owner;         /* metadata only */
         const char *template_name; /* metadata only; may be NULL */
+        const char *instance;      /* metadata only: which hostd owns it (its state dir); may be NULL */
         const char *image;         /* metadata only; may be NULL */
         int64_t created;           /* metadata only; Unix seconds, > 0 */
         const char *virt_type;     /* "kvm" or "qemu" (TCG) */
@@ -58,6 +59,7 @@ typedef struct orch_domain_meta {
         char *display_name;
         char *owner;
         char *template_name; /* NULL when the spec had none */
+        char *instance;      /* the owning hostd's state dir; NULL when the spec had none */
         char *image;         /* NULL when the spec had none */
         int64_t created;     /* Unix seconds */
 } orch_domain_meta;

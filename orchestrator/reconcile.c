@@ -123,7 +123,9 @@ int orch_reconcile(orch_service *svc, void (*report)(void *ctx, const char *line
         for (size_t i = 0; i < n_doms; i++) {
                 const char *id = doms[i].meta.id;
                 hd_error e = {0};
-                if (!id || row_is_live(&rows, id))
+                /* Only this hostd's domains: another instance may share libvirtd. */
+                if (!id || row_is_live(&rows, id) || !doms[i].meta.instance ||
+                    strcmp(doms[i].meta.instance, svc->p.state_dir) != 0)
                         continue;
                 if (orch_ws_teardown(svc, id, &e) < 0)
                         say(&r, "domain %s: no workspace owns it, removing failed: %s", id, e.message);

@@ -58,7 +58,7 @@ static int spec_from_json(json_t *j, orch_domain_spec *s, const char **bad_key)
         static const char *const keys[] = {
                 "id", "display_name", "owner", "template", "image", "created", "virt_type",
                 "vcpus", "memory_mib", "disk_path", "network", "bridge", "mac",
-                "agent_socket_path", "console_log_path", "emulator",
+                "agent_socket_path", "console_log_path", "emulator", "instance",
         };
         const char *key;
         json_t *value;
@@ -77,6 +77,7 @@ static int spec_from_json(json_t *j, orch_domain_spec *s, const char **bad_key)
         s->display_name = json_string_value(json_object_get(j, "display_name"));
         s->owner = json_string_value(json_object_get(j, "owner"));
         s->template_name = json_string_value(json_object_get(j, "template"));
+        s->instance = json_string_value(json_object_get(j, "instance"));
         s->image = json_string_value(json_object_get(j, "image"));
         s->created = json_integer_value(json_object_get(j, "created"));
         s->virt_type = json_string_value(json_object_get(j, "virt_type"));
@@ -137,6 +138,7 @@ static void check_valid_and_round_trip(const char *name, const orch_domain_spec 
         r = orch_domain_meta_parse(xml, &m, &err);
         if (!CHECK(r == 0 && same(m.id, s->id) && same(m.display_name, s->display_name) &&
                            same(m.owner, s->owner) && same(m.template_name, s->template_name) &&
+                           same(m.instance, s->instance) &&
                            same(m.image, s->image) && m.created == s->created,
                    what))
                 printf("#   %s / name=%s owner=%s template=%s image=%s created=%lld\n",
