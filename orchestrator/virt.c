@@ -460,6 +460,9 @@ const char *orch_virt_type(orch_virt *v, const char *setting, hd_error *err)
 
         if (!conn)
                 return NULL;
+        /* TCG needs no capability check (libvirtd may take seconds to build one). */
+        if (setting && strcmp(setting, "qemu") == 0)
+                return "qemu";
         caps = virConnectGetCapabilities(conn);
         if (!caps) {
                 virt_error(err, "cannot read libvirt's capabilities");
