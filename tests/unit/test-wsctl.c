@@ -1,0 +1,684 @@
+/* test-wsctl.c — wsctl without hostd: its output helpers, key files, ssh
+ * command lines and config blocks, and whole commands run through
+ * wsctl_main. The test includes every wsctl source but main.c and http.c
+ * (the libcurl file) and answers HTTP requests itself: each request is
+ * recorded, each answer comes from a queue whose last entry repeats. */
+#include "tools/wsctl/cli.c"
+#include "tools/wsctl/format.c"
+#include "tools/wsctl/images.c"
+#include "tools/wsctl/keys.c"
+#include "tools/wsctl/request.c"
+#include "tools/wsctl/ssh.c"
+#include "tools/wsctl/wait.c"
+#include "tools/wsctl/workspaces.c"
+
+#include "tests/testlib.h"
+
+#include <stdarg.h>
+#include <sys/stat.h>
+
+/* ---- the fake transport -------------------------------------------------- */
+
+#define UNREACHABLE (-1L)
+
+static struct {
+        long status;
+        const char *body;
+} answers[16];
+static size_t nanswers, next_answer;
+static hd_buf requests = HD_BUF_INIT; /* "METHOD PATH[ BODY]\n" per request */
+
+int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const char *body, long timeout_ms,
+                    wsctl_reply *reply, hd_error *err)
+{
+        size_t i = next_answer < nanswers ? next_answer++ : nanswers - 1;
+
+        hd_buf_appendf(&requests, "%s %s%s%s\n", method, path, body ? " " : "", body ? body : "");
+        if (nanswers == 0 || answers[i].status == UNREACHABLE) {
+                _cleanup_free_ char *msg = wsctl_unreachable_message(ctx->socket_path, ENOENT);
+                return hd_error_set(err, HD_E_IO, "%s", msg);
+        }
+        reply->status = answers[i].status;
+        reply->body = hd_strdup(answers[i].body);
+        return 0;
+}
+
+void wsctl_http_close(wsctl_ctx *ctx)
+{
+}
+
+static void answer(long status, const char *body)
+{
+        answers[nanswers].status = status;
+        answers[nanswers].body = body;
+        nanswers++;
+}
+
+static void reset(void)
+{
+        nanswers = next_answer = 0;
+        hd_buf_reset(&requests);
+        hd_buf_append(&requests, "");
+}
+
+typedef struct result {
+        int rc;
+        char *out, *err;
+} result;
+
+static void result_free(result *r)
+{
+        free(r->out);
+        free(r->err);
+}
+
+/* Run wsctl with the arguments (NULL-terminated) on captured output. */
+static result run(const char *arg, ...)
+{
+        char *argv[32] = {hd_strdup("wsctl")};
+        size_t outlen, errlen;
+        int argc = 1;
+        result r = {0};
+        va_list ap;
+
+        va_start(ap, arg);
+        for (const char *a = arg; a && argc < 31; a = va_arg(ap, const char *))
+                argv[argc++] = hd_strdup(a);
+        va_end(ap);
+        wsctl_ctx ctx = {
+                .out = open_memstream(&r.out, &outlen),
+                .err = open_memstream(&r.err, &errlen),
+                .poll_ms = 20,
+        };
+        r.rc = wsctl_main(&ctx, argc, argv);
+        fclose(ctx.out);
+        fclose(ctx.err);
+        for (int i = 0; i < argc; i++)
+                free(argv[i]);
+        return r;
+}
+
+#define WS(state) "{\"name\":\"dev\",\"state\":\"" state "\"}"
+#define WS_READY                                                                                           \
+        "{\"name\":\"dev\",\"state\":\"ready\",\"ssh\":{\"host\":\"10.77.0.5\",\"port\":2222,\"user\":\"alice\"}," \
+        "\"ssh_command\":\"ssh -p 2222 alice@10.77.0.5\"}"
+
+static int count(const char *hay, const char *needle)
+{
+        int n = 0;
+
+        for (const char *p = hay; p && (p = strstr(p, needle)) != NULL; p++)
+                n++;
+        return n;
+}
+
+static char tmpdir[] = "/tmp/hostd-test-wsctl-XXXXXX";
+
+static char *write_file(const char *name, const char *text)
+{
+        char *path = hd_path_join(tmpdir, name);
+        hd_error err = {0};
+
+        if (hd_write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
+                printf("# cannot write %s: %s\n", path, err.message);
+        return path;
+}
+
+/* ---- pure helpers -------------------------------------------------------- */
+
+static void test_table(void)
+{
+        _cleanup_table_ wsctl_table t = WSCTL_TABLE_INIT(3);
+        _cleanup_free_ char *text = NULL;
+
+        wsctl_table_add(&t, (const char *const[]){"NAME", "STATE", "ADDRESS"});
+        wsctl_table_add(&t, (const char *const[]){"a-very-long-workspace-name", "ready", "10.0.0.5"});
+        wsctl_table_add(&t, (const char *const[]){"x", "provisioning", ""});
+        wsctl_table_add(&t, (const char *const[]){"é", "ok", "-"});
+        text = wsctl_table_render(&t);
+        CHECK_STR(text,
+                  "NAME                        STATE         ADDRESS\n"
+                  "a-very-long-workspace-name  ready         10.0.0.5\n"
+                  "x                           provisioning\n"
+                  "é                           ok            -\n",
+                  "table columns line up on the widest cell, UTF-8 counted by characters, no trailing blanks");
+}
+
+static void test_sizes_and_ages(void)
+{
+        char buf[32];
+
+        wsctl_format_bytes(2ull << 30, buf, sizeof(buf));
+        CHECK_STR(buf, "2G", "whole GiB print without decimals");
+        wsctl_format_bytes(512ull << 20, buf, sizeof(buf));
+        CHECK_STR(buf, "512M", "sizes under a GiB print in MiB");
+        wsctl_format_bytes(1536ull << 20, buf, sizeof(buf));
+        CHECK_STR(buf, "1.5G", "a partial GiB prints one decimal");
+        wsctl_format_bytes(123456789, buf, sizeof(buf));
+        CHECK_STR(buf, "117.7M", "odd byte counts round to one decimal");
+        wsctl_format_bytes(900, buf, sizeof(buf));
+        CHECK_STR(buf, "900B", "small sizes print in bytes");
+        wsctl_format_bytes(3ull << 40, buf, sizeof(buf));
+        CHECK_STR(buf, "3T", "TiB are used for very large disks");
+
+        wsctl_format_age(45, buf, sizeof(buf));
+        CHECK_STR(buf, "45s", "ages under a minute in seconds");
+        wsctl_format_age(5 * 60 + 59, buf, sizeof(buf));
+        CHECK_STR(buf, "5m", "ages under an hour in whole minutes");
+        wsctl_format_age(2 * 3600 + 10, buf, sizeof(buf));
+        CHECK_STR(buf, "2h", "ages under a day in whole hours");
+        wsctl_format_age(3 * 86400 + 7200, buf, sizeof(buf));
+        CHECK_STR(buf, "3d", "older ages in days");
+        wsctl_format_age(-30, buf, sizeof(buf));
+        CHECK_STR(buf, "0s", "a clock slightly ahead of ours is no negative age");
+
+        CHECK(wsctl_parse_time("1970-01-02T00:00:00Z") == 86400, "RFC 3339 UTC times parse");
+        CHECK(wsctl_parse_time("1970-01-02T00:00:00.250Z") == 86400, "fractions of a second are accepted");
+        CHECK(wsctl_parse_time("1970-01-02 00:00:00") == -1 && wsctl_parse_time(NULL) == -1,
+              "malformed times are refused");
+}
+
+static void test_quoting_and_paths(void)
+{
+        _cleanup_free_ char *plain = wsctl_shell_quote("alice@10.0.0.5");
+        _cleanup_free_ char *spaced = wsctl_shell_quote("echo it's here");
+        _cleanup_free_ char *empty = wsctl_shell_quote("");
+        _cleanup_free_ char *path = wsctl_path("workspaces", "a b/../c", "/start");
+
+        CHECK_STR(plain, "alice@10.0.0.5", "plain words are printed as they are");
+        CHECK_STR(spaced, "'echo it'\\''s here'", "words with blanks or quotes are single-quoted");
+        CHECK_STR(empty, "''", "an empty word stays visible");
+        CHECK_STR(path, "/v1/workspaces/a%20b%2F..%2Fc/start", "names are percent-escaped in URLs");
+}
+
+static void test_replies(void)
+{
+        wsctl_reply r = {.status = 409, .body = (char *)"{\"error\":{\"code\":\"conflict\",\"message\":\"name taken\"}}"};
+        _cleanup_free_ char *m1 = NULL, *m2 = NULL, *m3 = NULL, *gone = NULL, *denied = NULL;
+
+        r.json = json_loads(r.body, 0, NULL);
+        m1 = wsctl_error_message(&r);
+        CHECK_STR(m1, "name taken", "the server's error message is shown as it is");
+        json_decref(r.json);
+        r = (wsctl_reply){.status = 502, .body = (char *)"<html>Bad gateway</html>\nmore"};
+        m2 = wsctl_error_message(&r);
+        CHECK_STR(m2, "hostd answered HTTP 502: <html>Bad gateway</html>", "a non-JSON error shows status and first line");
+        r = (wsctl_reply){.status = 500, .body = (char *)""};
+        m3 = wsctl_error_message(&r);
+        CHECK_STR(m3, "hostd answered HTTP 500", "an empty error body still names the status");
+
+        CHECK(wsctl_exit_for_status(200, false) == 0 && wsctl_exit_for_status(204, true) == 0, "2xx is success");
+        CHECK(wsctl_exit_for_status(404, false) == 1 && wsctl_exit_for_status(500, true) == 1,
+              "other errors exit 1");
+        CHECK(wsctl_exit_for_status(409, true) == 4, "a 409 on start/stop/delete means wrong state: exit 4");
+        CHECK(wsctl_exit_for_status(409, false) == 1, "a 409 on create (name taken) exits 1");
+
+        gone = wsctl_unreachable_message("/run/hostd/hostd.sock", ENOENT);
+        denied = wsctl_unreachable_message("/run/hostd/hostd.sock", EACCES);
+        CHECK_CONTAINS(gone, "/run/hostd/hostd.sock does not exist (is hostd running?", "a missing socket is named");
+        CHECK_CONTAINS(denied, "permission denied on /run/hostd/hostd.sock (are you in group hostd?",
+                       "permission denied hints at the hostd group");
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static void test_keys(void)
+{
+        _cleanup_free_ char *two = write_file("two.pub", "# laptop and desktop\r\n"
+                                                         "ssh-ed25519 AAAAC3Nza alice@laptop\r\n"
+                                                         "\n"
+                                                         "   sk-ssh-ed25519@openssh.com AAAAGnNr alice@yubikey  \n");
+        _cleanup_free_ char *priv = write_file("id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n");
+        _cleanup_free_ char *junk = write_file("junk.pub", "ssh-ed25519 AAAA ok\nhello world\n");
+        _cleanup_free_ char *empty = write_file("empty.pub", "# nothing\n\n");
+        _cleanup_(json_decrefp) json_t *keys = json_array();
+        _cleanup_free_ char *home = hd_path_join(tmpdir, "home"), *ssh = hd_path_join(home, ".ssh");
+        _cleanup_free_ char *found = NULL, *none = NULL, *ecdsa = NULL;
+        hd_error err = {0};
+
+        CHECK(wsctl_read_key_file(two, keys, &err) == 0 && json_array_size(keys) == 2,
+              "a key file with several keys, comments, blank lines and CRLF gives every key");
+        CHECK_STR(json_string_value(json_array_get(keys, 0)), "ssh-ed25519 AAAAC3Nza alice@laptop",
+                  "a key line is sent without its line ending");
+        CHECK_STR(json_string_value(json_array_get(keys, 1)), "sk-ssh-ed25519@openssh.com AAAAGnNr alice@yubikey",
+                  "security-key keys are accepted, blanks around them trimmed");
+        CHECK(wsctl_read_key_file(priv, keys, &err) == -1, "a private key is never sent");
+        CHECK_CONTAINS(err.message, "is a private key: pass the public key instead", "the refusal says what to pass");
+        CHECK(wsctl_read_key_file(junk, keys, &err) == -1, "a line that is no public key is refused");
+        CHECK_CONTAINS(err.message, "junk.pub line 2 is not an SSH public key", "the bad line is named");
+        CHECK(wsctl_read_key_file(empty, keys, &err) == -1, "a file without keys is refused");
+
+        hd_mkdir_p(ssh, 0700, NULL);
+        none = wsctl_default_key_file(home, &err);
+        CHECK(none == NULL, "no default key file when ~/.ssh has none");
+        CHECK_CONTAINS(err.message, "pass --ssh-key FILE", "the error says how to give a key");
+        ecdsa = write_file("home/.ssh/id_ecdsa.pub", "ecdsa-sha2-nistp256 AAAAE2 a@b\n");
+        free(write_file("home/.ssh/id_rsa.pub", "ssh-rsa AAAAB3 a@b\n"));
+        found = wsctl_default_key_file(home, &err);
+        CHECK_STR(found, ecdsa, "id_ecdsa.pub is preferred over id_rsa.pub when there is no id_ed25519.pub");
+}
+
+/* ---- ssh ----------------------------------------------------------------- */
+
+static void test_ssh_argv(void)
+{
+        wsctl_ssh_target t = {.name = "dev", .host = "10.77.0.5", .user = "alice", .port = 2222};
+        char *extra[] = {(char *)"-i", (char *)"/k/id", (char *)"uname -a"};
+        _cleanup_(json_decrefp) json_t *evil = json_loads(
+                "{\"name\":\"dev\",\"ssh\":{\"host\":\"-oProxyCommand=sh\",\"port\":22,\"user\":\"a\"}}", 0, NULL);
+        _cleanup_(json_decrefp) json_t *none = json_loads("{\"name\":\"dev\",\"state\":\"stopped\",\"ssh\":null}", 0, NULL);
+        _cleanup_buf_ hd_buf joined = HD_BUF_INIT;
+        wsctl_ssh_target bad;
+        hd_error err = {0};
+        char **argv;
+
+        argv = wsctl_ssh_argv(&t, "/home/a/.config/hostd/known_hosts", "ip netns  exec hostd-test", extra, 3);
+        for (char **a = argv; *a; a++)
+                hd_buf_appendf(&joined, "%s|", *a);
+        CHECK_STR(joined.data,
+                  "ip|netns|exec|hostd-test|ssh|-o|StrictHostKeyChecking=accept-new|"
+                  "-o|UserKnownHostsFile=/home/a/.config/hostd/known_hosts|-p|2222|alice@10.77.0.5|-i|/k/id|uname -a|",
+                  "ssh argv: the wrapper's words, hostd's known_hosts, port, user@host, then the user's arguments");
+        wsctl_argv_free(argv);
+
+        hd_buf_reset(&joined);
+        argv = wsctl_ssh_argv(&t, "/home/a b/known_hosts", NULL, NULL, 0);
+        for (char **a = argv; *a; a++)
+                hd_buf_appendf(&joined, "%s|", *a);
+        CHECK_STR(joined.data,
+                  "ssh|-o|StrictHostKeyChecking=accept-new|-o|UserKnownHostsFile=\"/home/a b/known_hosts\"|-p|2222|"
+                  "alice@10.77.0.5|",
+                  "without a wrapper ssh comes first; a known_hosts path with a blank is quoted for ssh");
+        wsctl_argv_free(argv);
+
+        CHECK(wsctl_ssh_target_of(evil, &bad, &err) == -1, "a host that would be read as an ssh option is refused");
+        CHECK(wsctl_ssh_target_of(none, &bad, &err) == -1, "a workspace without an ssh address has no target");
+        CHECK_CONTAINS(err.message, "has no SSH address yet (state stopped)", "the missing address names the state");
+}
+
+static void test_ssh_config(void)
+{
+        wsctl_ssh_target t = {.name = "dev", .host = "10.77.0.5", .user = "alice", .port = 22};
+        _cleanup_buf_ hd_buf b = HD_BUF_INIT;
+
+        wsctl_ssh_config_block(&b, &t, "/root/.config/hostd/known_hosts", NULL);
+        CHECK_STR(b.data,
+                  "Host dev.hostd\n"
+                  "  HostName 10.77.0.5\n"
+                  "  Port 22\n"
+                  "  User alice\n"
+                  "  UserKnownHostsFile /root/.config/hostd/known_hosts\n"
+                  "  StrictHostKeyChecking accept-new\n",
+                  "an ssh_config block for VS Code Remote-SSH");
+        hd_buf_reset(&b);
+        wsctl_ssh_config_block(&b, &t, "/k", "ip netns exec ns%1");
+        CHECK_CONTAINS(b.data, "  ProxyCommand ip netns exec ns%%1 nc %h %p\n",
+                       "with a wrapper the block connects through nc inside it, a literal % escaped");
+}
+
+/* ---- whole commands ------------------------------------------------------ */
+
+static void test_usage_errors(void)
+{
+        static const struct {
+                const char *args[9];
+                const char *message;
+                const char *what;
+        } cases[] = {
+                {{"frob"}, "unknown command 'frob'", "an unknown command is a usage error"},
+                {{"--frob", "list"}, "unknown option --frob", "an unknown global option is a usage error"},
+                {{"list", "--all"}, "list: unknown option --all", "an unknown command option is a usage error"},
+                {{"create", "--image"}, "option --image needs a value", "a missing option value is named"},
+                {{"create", "--image", "deb", "--vcpus", "two", "dev"}, "--vcpus two is not a number",
+                 "--vcpus must be a number"},
+                {{"create", "--image", "deb", "--memory", "4096", "dev"}, "--memory 4096: give a whole number of MiB",
+                 "a memory size needs a unit"},
+                {{"create", "--image", "deb", "--disk", "500M", "dev"}, "--disk 500M: give a whole number of GiB",
+                 "the disk is sized in whole GiB"},
+                {{"create", "--image", "deb", "--wait", "--timeout", "soon", "dev"}, "--timeout soon is not a duration",
+                 "--timeout must be a duration"},
+                {{"create", "dev"}, "--image is required (or set WSCTL_IMAGE)", "create needs an image"},
+                {{"show"}, "show: missing NAME", "a missing NAME is a usage error"},
+                {{"show", "a", "b"}, "show: unexpected argument 'b'", "an extra operand is a usage error"},
+                {{"start", "--force", "dev"}, "start: unknown option --force", "--force belongs to stop only"},
+                {{"images", "import", "deb", "/x.img"}, "--format qcow2 or --format raw is required",
+                 "import needs an explicit format"},
+                {{"images", "import", "--format", "raw", "--sha256", "xyz", "deb", "/x"}, "--sha256 wants 64 hex digits",
+                 "a malformed checksum is refused before sending"},
+                {{"ssh", "dev", "-v"}, "ssh: unknown option -v",
+                 "ssh's own options go after --, so a stray one never starts a session"},
+                {{"images", "rename"}, "images: unknown subcommand 'rename'", "an unknown images subcommand"},
+                {{}, "no command given", "wsctl without a command is a usage error"},
+        };
+
+        for (size_t i = 0; i < HD_ARRAY_SIZE(cases); i++) {
+                const char *const *a = cases[i].args;
+                result r;
+
+                reset();
+                r = run(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], NULL);
+                CHECK(r.rc == WSCTL_EXIT_USAGE && requests.len == 0, cases[i].what);
+                CHECK_CONTAINS(r.err, cases[i].message, "the usage error says what is wrong");
+                result_free(&r);
+        }
+}
+
+static void test_help(void)
+{
+        result r = run("--help", NULL);
+
+        CHECK(r.rc == 0, "--help succeeds");
+        CHECK_CONTAINS(r.out, "  4  the workspace failed, or is not in the state the command needs\n",
+                       "--help documents the exit codes");
+        CHECK_CONTAINS(r.out, "WSCTL_SSH_WRAPPER", "--help documents the environment");
+        result_free(&r);
+        r = run("stop", "--help", NULL);
+        CHECK(r.rc == 0, "a command's --help succeeds");
+        CHECK_CONTAINS(r.out, "usage: wsctl stop [--force] [--wait [--timeout DUR]] NAME\n", "it starts with the usage");
+        result_free(&r);
+        r = run("help", "ssh", NULL);
+        CHECK_CONTAINS(r.out, "usage: wsctl ssh [--print] NAME", "wsctl help CMD is CMD --help");
+        result_free(&r);
+        r = run("--version", NULL);
+        CHECK_STR(r.out, "wsctl " HOSTD_VERSION "\n", "--version prints the version");
+        result_free(&r);
+}
+
+static void test_create(void)
+{
+        _cleanup_free_ char *keys = write_file("keys.pub", "ssh-ed25519 AAAA1 a@x\n# old\nssh-rsa AAAA2 a@y\n");
+        _cleanup_free_ char *expected = hd_asprintf(
+                "POST /v1/workspaces {\"ssh_keys\":[\"ssh-ed25519 AAAA1 a@x\",\"ssh-rsa AAAA2 a@y\"],\"vcpus\":4,"
+                "\"memory_mib\":4096,\"disk_gib\":40,\"user\":\"bob\",\"name\":\"dev\",\"image\":\"debian-12\"}\n");
+        result r;
+
+        reset();
+        answer(202, WS("pending"));
+        r = run("create", "--ssh-key", keys, "--vcpus", "4", "--memory", "4G", "--disk", "40G", "--user", "bob",
+                "--image", "debian-12", "dev", NULL);
+        CHECK(r.rc == 0, "create succeeds on 202");
+        CHECK_STR(requests.data, expected, "create posts the keys, sizes in MiB/GiB, user, name and image");
+        CHECK_STR(r.out, "dev: pending\n", "without --wait create prints the state");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        setenv("WSCTL_IMAGE", "from-env", 1);
+        r = run("--json", "create", "--ssh-key", keys, "dev", NULL);
+        unsetenv("WSCTL_IMAGE");
+        CHECK_CONTAINS(requests.data, "\"image\":\"from-env\"", "WSCTL_IMAGE is the default image");
+        CHECK_STR(r.out, "{\n  \"name\": \"dev\",\n  \"state\": \"pending\"\n}\n", "--json prints hostd's answer");
+        result_free(&r);
+
+        reset();
+        answer(409, "{\"error\":{\"code\":\"conflict\",\"message\":\"workspace 'dev' exists\"}}");
+        r = run("create", "--image", "deb", "--ssh-key", keys, "dev", NULL);
+        CHECK(r.rc == 1, "a name taken exits 1");
+        CHECK_STR(r.err, "wsctl: workspace 'dev' exists\n", "the server's message is printed");
+        result_free(&r);
+
+        reset();
+        r = run("create", "--image", "deb", "--ssh-key", "/nonexistent/key.pub", "dev", NULL);
+        CHECK(r.rc == 1 && requests.len == 0, "a missing key file stops create before any request");
+        result_free(&r);
+}
+
+static void test_create_wait(void)
+{
+        _cleanup_free_ char *keys = write_file("k.pub", "ssh-ed25519 AAAA1 a@x\n");
+        double t0;
+        result r;
+
+        reset();
+        answer(202, WS("pending"));
+        answer(200, WS("pending"));
+        answer(200, WS("provisioning"));
+        answer(200, WS("provisioning"));
+        answer(200, WS("running"));
+        answer(200, WS_READY);
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--wait", "dev", NULL);
+        CHECK(r.rc == 0, "create --wait ends well at ready");
+        CHECK(strstr(r.out, "s pending\n") && strstr(r.out, "s provisioning\n") && strstr(r.out, "s running\n") &&
+                      strstr(r.out, "s ready\n") && strstr(r.out, "s pending\n") < strstr(r.out, "s provisioning\n"),
+              "every state change is printed, in order");
+        CHECK(count(r.out, "pending") == 1 && count(r.out, "provisioning") == 1, "a state seen twice is printed once");
+        CHECK_CONTAINS(r.out, "  0.0s pending\n", "lines carry the seconds since the command started");
+        CHECK_CONTAINS(r.out, "connect: wsctl ssh dev   (or: ssh -p 2222 alice@10.77.0.5)\n",
+                       "at ready create says how to connect");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        answer(200, "{\"name\":\"dev\",\"state\":\"failed\",\"reason\":\"guestfs: no space left on device\"}");
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--wait", "dev", NULL);
+        CHECK(r.rc == WSCTL_EXIT_STATE, "a workspace that fails while waiting exits 4");
+        CHECK_STR(r.err, "wsctl: workspace dev failed: guestfs: no space left on device\n", "the reason is printed");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        t0 = wsctl_now();
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--wait", "--timeout", "1s", "dev", NULL);
+        CHECK(r.rc == WSCTL_EXIT_TIMEOUT && wsctl_now() - t0 < 3, "--wait gives up after --timeout with exit 5");
+        CHECK_CONTAINS(r.err, "timed out after 1s waiting for workspace dev to be ready (it is pending)",
+                       "the timeout names the goal and the last state");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        answer(UNREACHABLE, NULL);
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--wait", "dev", NULL);
+        CHECK(r.rc == WSCTL_EXIT_UNREACHABLE, "losing hostd while waiting exits 3");
+        CHECK(strstr(requests.data, "GET /v1/workspaces/dev\nGET /v1/workspaces/dev\nGET /v1/workspaces/dev\n"),
+              "a few unanswered polls are retried first");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        answer(200, WS_READY);
+        r = run("create", "--json", "--image", "deb", "--ssh-key", keys, "--wait", "dev", NULL);
+        CHECK(r.rc == 0 && r.out[0] == '{' && strstr(r.out, "\"ssh_command\""),
+              "create --wait --json prints only the ready workspace's JSON on stdout");
+        CHECK_CONTAINS(r.err, "s ready\n", "with --json the progress goes to stderr");
+        result_free(&r);
+}
+
+static void test_unreachable(void)
+{
+        result r;
+
+        reset();
+        r = run("--socket", "/run/nowhere.sock", "list", NULL);
+        CHECK(r.rc == WSCTL_EXIT_UNREACHABLE, "no answer from hostd exits 3");
+        CHECK_CONTAINS(r.err, "/run/nowhere.sock does not exist", "--socket chooses the socket");
+        result_free(&r);
+}
+
+static void test_actions(void)
+{
+        result r;
+
+        reset();
+        answer(409, "{\"error\":{\"code\":\"conflict\",\"message\":\"workspace 'dev' is ready, not stopped\"}}");
+        r = run("start", "dev", NULL);
+        CHECK(r.rc == WSCTL_EXIT_STATE, "starting a workspace in the wrong state exits 4");
+        CHECK_STR(r.err, "wsctl: workspace 'dev' is ready, not stopped\n", "with hostd's reason");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("stopping"));
+        answer(200, WS("stopping"));
+        answer(200, WS("stopped"));
+        r = run("stop", "--force", "--wait", "dev", NULL);
+        CHECK(r.rc == 0, "stop --wait ends at stopped");
+        CHECK(strncmp(requests.data, "POST /v1/workspaces/dev/stop?force=true\n", 40) == 0, "--force asks for a power-off");
+        CHECK_CONTAINS(r.out, "s stopped\n", "stop --wait shows the stopped state");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("stopping"));
+        r = run("restart", "dev", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "POST /v1/workspaces/dev/restart\n") == 0,
+              "restart posts to /restart without a body");
+        CHECK_STR(r.out, "dev: stopping\n", "and prints the new state");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("deleting"));
+        answer(200, WS("deleting"));
+        answer(404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no workspace 'dev'\"}}");
+        r = run("delete", "--wait", "dev", NULL);
+        CHECK(r.rc == 0, "delete --wait ends when the workspace is gone");
+        CHECK(strncmp(requests.data, "DELETE /v1/workspaces/dev\n", 26) == 0, "delete sends DELETE");
+        CHECK_CONTAINS(r.out, "s deleted\n", "and says so");
+        result_free(&r);
+}
+
+static void test_list_and_show(void)
+{
+        result r;
+
+        reset();
+        answer(200, "{\"workspaces\":["
+                    "{\"name\":\"dev\",\"state\":\"ready\",\"image\":\"debian-12\",\"vcpus\":2,\"memory_mib\":4096,"
+                    "\"disk_gib\":40,\"addresses\":[\"10.77.0.5\"]},"
+                    "{\"name\":\"a-much-longer-name\",\"state\":\"provisioning\",\"image\":\"deb\",\"vcpus\":16,"
+                    "\"memory_mib\":1536,\"disk_gib\":1,\"addresses\":[]}]}");
+        r = run("list", NULL);
+        CHECK_STR(r.out,
+                  "NAME                STATE         IMAGE      VCPUS  MEMORY  DISK  ADDRESS    AGE\n"
+                  "dev                 ready         debian-12  2      4G      40G   10.77.0.5  -\n"
+                  "a-much-longer-name  provisioning  deb        16     1.5G    1G    -          -\n",
+                  "list prints an aligned table with human sizes");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"name\":\"dev\",\"id\":\"ws-1\",\"state\":\"failed\",\"reason\":\"libvirt: no network\","
+                    "\"vcpus\":2,\"memory_mib\":512,\"disk_gib\":20,\"addresses\":[\"10.0.0.2\",\"fd00::2\"],"
+                    "\"agent\":{\"version\":\"1.0\",\"cloud_init\":\"done\",\"ssh_sessions\":2,\"users\":1,\"load1\":0.5},"
+                    "\"ssh_command\":null}");
+        r = run("show", "dev", NULL);
+        CHECK_STR(r.out,
+                  "name:       dev\n"
+                  "id:         ws-1\n"
+                  "state:      failed\n"
+                  "reason:     libvirt: no network\n"
+                  "vcpus:      2\n"
+                  "memory:     512M\n"
+                  "disk:       20G\n"
+                  "addresses:  10.0.0.2, fd00::2\n"
+                  "agent:      version 1.0, cloud-init done, SSH sessions 2, users 1, load 0.50\n",
+                  "show prints aligned key: value lines with the reason and the agent, absent values left out");
+        result_free(&r);
+}
+
+static void test_ssh_command(void)
+{
+        _cleanup_free_ char *expected = NULL;
+        struct stat st;
+        result r;
+
+        reset();
+        answer(200, WS("stopped"));
+        r = run("ssh", "dev", NULL);
+        CHECK(r.rc == WSCTL_EXIT_STATE, "ssh to a workspace that is not ready exits 4");
+        CHECK_CONTAINS(r.err, "workspace dev is stopped, not ready", "and names the state");
+        result_free(&r);
+
+        reset();
+        answer(200, WS_READY);
+        setenv("WSCTL_SSH_WRAPPER", "ip netns exec hostd-test", 1);
+        r = run("ssh", "dev", "--print", "--", "-L", "8080:localhost:80", "echo hi", NULL);
+        unsetenv("WSCTL_SSH_WRAPPER");
+        expected = hd_asprintf("ip netns exec hostd-test ssh -o StrictHostKeyChecking=accept-new "
+                               "-o UserKnownHostsFile=%s/home/.config/hostd/known_hosts -p 2222 alice@10.77.0.5 "
+                               "-L 8080:localhost:80 'echo hi'\n",
+                               tmpdir);
+        CHECK(r.rc == 0, "ssh --print succeeds for a ready workspace");
+        CHECK_STR(r.out, expected, "ssh --print shows the wrapper, hostd's known_hosts and the arguments after --");
+        free(expected);
+        expected = hd_asprintf("%s/home/.config/hostd", tmpdir);
+        CHECK(stat(expected, &st) == 0 && (st.st_mode & 0777) == 0700, "the known_hosts directory is made 0700");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"workspaces\":[" WS_READY "," WS("stopped") "]}");
+        r = run("ssh-config", NULL);
+        CHECK(r.rc == 0 && strstr(r.out, "Host dev.hostd\n") && !strstr(r.out, "ProxyCommand"),
+              "ssh-config without names prints every ready workspace");
+        CHECK(count(r.out, "Host ") == 1, "workspaces that are not ready are left out");
+        result_free(&r);
+}
+
+static void test_images(void)
+{
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        _cleanup_free_ char *expected = NULL;
+        result r;
+
+        reset();
+        answer(200, "{\"images\":[{\"name\":\"debian-12\",\"format\":\"qcow2\",\"virtual_size\":2147483648,"
+                    "\"file_size\":734003200,\"sha256\":\"0123456789abcdef0123\"}]}");
+        r = run("images", NULL);
+        CHECK_STR(r.out,
+                  "NAME       FORMAT  SIZE  FILE  SHA256        IMPORTED\n"
+                  "debian-12  qcow2   2G    700M  0123456789ab  -\n",
+                  "images lists the catalog as a table");
+        CHECK_STR(requests.data, "GET /v1/images\n", "wsctl images is images list");
+        result_free(&r);
+
+        reset();
+        answer(201, "{\"name\":\"deb\",\"format\":\"raw\"}");
+        r = run("images", "import", "--format", "raw", "--sha256",
+                "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789", "deb", "img/deb.raw", NULL);
+        expected = hd_asprintf("POST /v1/images {\"name\":\"deb\",\"path\":\"%s/img/deb.raw\",\"format\":\"raw\","
+                               "\"sha256\":\"abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789\"}\n",
+                               cwd);
+        CHECK(r.rc == 0, "images import succeeds on 201");
+        CHECK_STR(requests.data, expected, "import sends an absolute path and a lower-case checksum");
+        result_free(&r);
+
+        reset();
+        answer(204, "");
+        r = run("images", "delete", "deb", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "DELETE /v1/images/deb\n") == 0, "images delete sends DELETE");
+        result_free(&r);
+}
+
+int main(void)
+{
+        _cleanup_free_ char *home = NULL;
+
+        if (!mkdtemp(tmpdir))
+                return 1;
+        home = hd_path_join(tmpdir, "home");
+        setenv("HOME", home, 1);
+        unsetenv("XDG_CONFIG_HOME");
+        unsetenv("WSCTL_IMAGE");
+        unsetenv("WSCTL_SSH_WRAPPER");
+        unsetenv("HOSTD_SOCKET");
+
+        test_table();
+        test_sizes_and_ages();
+        test_quoting_and_paths();
+        test_replies();
+        test_keys();
+        test_ssh_argv();
+        test_ssh_config();
+        test_usage_errors();
+        test_help();
+        test_create();
+        test_create_wait();
+        test_unreachable();
+        test_actions();
+        test_list_and_show();
+        test_ssh_command();
+        test_images();
+
+        hd_buf_free(&requests);
+        {
+                const char *rm[] = {"rm", "-rf", tmpdir, NULL};
+                hd_run(rm, NULL, NULL);
+        }
+        return tl_done();
+}

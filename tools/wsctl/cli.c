@@ -1,0 +1,263 @@
+/* cli.c — wsctl's command table, global options, help texts and the option
+ * parsing every command shares (getopt_long with --help/--json/--socket). */
+#include "tools/wsctl/wsctl.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const wsctl_command commands[] = {
+        {"create", "create a workspace from a golden image",
+         "[--image NAME] [--ssh-key FILE]... [--vcpus N] [--memory SIZE] [--disk SIZE]\n"
+         "                    [--user NAME] [--wait [--timeout DUR]] NAME",
+         "  --image NAME      golden image (default: $WSCTL_IMAGE)\n"
+         "  --ssh-key FILE    public key file, one or more keys per line; repeatable\n"
+         "                    (default: the first of ~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub)\n"
+         "  --vcpus N         virtual CPUs (default from hostd.conf)\n"
+         "  --memory SIZE     memory, e.g. 4G or 512M (default from hostd.conf)\n"
+         "  --disk SIZE       disk, whole GiB, e.g. 40G (default from hostd.conf)\n"
+         "  --user NAME       user in the guest (default: your user name)\n"
+         "  --wait            follow the state changes until the workspace is ready\n"
+         "  --timeout DUR     give up waiting after DUR (90s, 20m, 1h; default 20m): exit 5\n",
+         wsctl_cmd_create},
+        {"list", "list workspaces", "", NULL, wsctl_cmd_list},
+        {"show", "show one workspace in detail", "NAME", NULL, wsctl_cmd_show},
+        {"start", "start a stopped workspace", "[--wait [--timeout DUR]] NAME",
+         "  --wait            follow the state changes until the workspace is ready\n"
+         "  --timeout DUR     give up waiting after DUR (default 20m): exit 5\n",
+         wsctl_cmd_action},
+        {"stop", "stop a workspace (ACPI shutdown, forced after hostd's stop_timeout)",
+         "[--force] [--wait [--timeout DUR]] NAME",
+         "  --force           power off at once\n"
+         "  --wait            follow the state changes until the workspace is stopped\n"
+         "  --timeout DUR     give up waiting after DUR (default 20m): exit 5\n",
+         wsctl_cmd_action},
+        {"restart", "stop then start a workspace", "[--wait [--timeout DUR]] NAME",
+         "  --wait            follow the state changes until the workspace is ready again\n"
+         "  --timeout DUR     give up waiting after DUR (default 20m): exit 5\n",
+         wsctl_cmd_action},
+        {"delete", "delete a workspace, its disk and its domain", "[--wait [--timeout DUR]] NAME",
+         "  --wait            wait until the workspace is gone\n"
+         "  --timeout DUR     give up waiting after DUR (default 20m): exit 5\n",
+         wsctl_cmd_action},
+        {"ssh", "open an SSH session to a ready workspace", "[--print] NAME [-- SSH-ARGS...]",
+         "  --print           print the ssh command line instead of running it\n"
+         "  Everything after -- goes to ssh: its options (-i KEY, -L 8080:localhost:8080) and a command.\n",
+         wsctl_cmd_ssh},
+        {"ssh-config", "print ~/.ssh/config blocks (Host NAME.hostd) for ssh and VS Code Remote-SSH",
+         "[NAME...]",
+         "  Without NAME: every ready workspace.\n",
+         wsctl_cmd_ssh_config},
+        {"images", "list, show, import or delete golden images",
+         "[list] | show NAME | import --format qcow2|raw [--sha256 HEX] NAME PATH | delete NAME",
+         "  list              the golden images (the default)\n"
+         "  show NAME         one image in detail\n"
+         "  import            import PATH, a file on hostd's host, as image NAME:\n"
+         "    --format F      qcow2 or raw (required; never guessed from the content)\n"
+         "    --sha256 HEX    refuse the file unless its SHA-256 is HEX\n"
+         "  delete NAME       delete an image no workspace uses\n",
+         wsctl_cmd_images},
+};
+
+static const char exit_codes_help[] =
+        "Exit codes:\n"
+        "  0  success\n"
+        "  1  hostd refused or failed the request (its message is printed)\n"
+        "  2  usage error\n"
+        "  3  cannot reach hostd (socket missing, permission denied, no answer)\n"
+        "  4  the workspace failed, or is not in the state the command needs\n"
+        "  5  --wait timed out\n";
+
+static const char env_help[] =
+        "Environment:\n"
+        "  HOSTD_SOCKET        hostd's socket (default " WSCTL_DEFAULT_SOCKET ")\n"
+        "  WSCTL_IMAGE         default image of create\n"
+        "  WSCTL_SSH_WRAPPER   words put before ssh, e.g. \"ip netns exec NS\"\n";
+
+static const char common_help[] =
+        "  --json            print hostd's JSON answer (pretty, sorted keys)\n"
+        "  --socket PATH     hostd's socket (default $HOSTD_SOCKET, else " WSCTL_DEFAULT_SOCKET ")\n"
+        "  -h, --help        this help\n";
+
+static void vmessage(wsctl_ctx *ctx, const char *fmt, va_list ap)
+{
+        fputs("wsctl: ", ctx->err);
+        vfprintf(ctx->err, fmt, ap);
+        fputc('\n', ctx->err);
+}
+
+int wsctl_fail(wsctl_ctx *ctx, int code, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vmessage(ctx, fmt, ap);
+        va_end(ap);
+        return code;
+}
+
+static void usage_line(const wsctl_command *cmd, FILE *f)
+{
+        fprintf(f, "usage: wsctl %s%s%s\n", cmd->name, *cmd->usage ? " " : "", cmd->usage);
+}
+
+void wsctl_command_help(wsctl_ctx *ctx, const wsctl_command *cmd, FILE *f)
+{
+        usage_line(cmd, f);
+        fprintf(f, "\n%c%s.\n\nOptions:\n%s%s", toupper((unsigned char)cmd->summary[0]), cmd->summary + 1,
+                cmd->options ? cmd->options : "", common_help);
+}
+
+int wsctl_usage_error(wsctl_ctx *ctx, const wsctl_command *cmd, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vmessage(ctx, fmt, ap);
+        va_end(ap);
+        if (cmd) {
+                usage_line(cmd, ctx->err);
+                fprintf(ctx->err, "(wsctl %s --help for more)\n", cmd->name);
+        } else {
+                fputs("usage: wsctl [--socket PATH] [--json] COMMAND [ARGS]  (wsctl --help for more)\n",
+                      ctx->err);
+        }
+        return WSCTL_EXIT_USAGE;
+}
+
+int wsctl_operands(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv, int min, int max)
+{
+        int n = argc - optind;
+
+        if (n < min)
+                return wsctl_usage_error(ctx, cmd, "%s: missing %s", cmd->name, min == 1 ? "NAME" : "arguments");
+        if (max >= 0 && n > max)
+                return wsctl_usage_error(ctx, cmd, "%s: unexpected argument '%s'", cmd->name, argv[optind + max]);
+        return 0;
+}
+
+static const wsctl_command *find_command(const char *name)
+{
+        for (size_t i = 0; i < HD_ARRAY_SIZE(commands); i++)
+                if (strcmp(commands[i].name, name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+static void main_help(FILE *f)
+{
+        fputs("usage: wsctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+              "\n"
+              "wsctl asks hostd for VM workspaces and connects you to them.\n"
+              "\n"
+              "Commands:\n",
+              f);
+        for (size_t i = 0; i < HD_ARRAY_SIZE(commands); i++)
+                fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+        fputs("  help CMD     the options of CMD (same as wsctl CMD --help)\n"
+              "\n"
+              "Options:\n",
+              f);
+        fputs(common_help, f);
+        fputs("  --version         print wsctl's version\n\n", f);
+        fputs(exit_codes_help, f);
+        fputc('\n', f);
+        fputs(env_help, f);
+}
+
+/* Name the offending option of a getopt error: "--foo", "-x". */
+static void bad_option(char *buf, size_t len, int argc, char **argv)
+{
+        const char *arg = optind >= 1 && optind - 1 < argc ? argv[optind - 1] : "";
+
+        if (strncmp(arg, "--", 2) == 0)
+                snprintf(buf, len, "%.*s", (int)strcspn(arg, "="), arg);
+        else
+                snprintf(buf, len, "-%c", optopt ? optopt : '?');
+}
+
+int wsctl_getopt(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv, const char *shortopts,
+                 const struct option *longopts, int *rc)
+{
+        _cleanup_free_ char *spec = NULL;
+        bool in_order = shortopts[0] == '+';
+        char what[128];
+        int c;
+
+        /* ':' first: a missing value is reported as ':' rather than printed by getopt. */
+        spec = hd_asprintf("%s:h%s", in_order ? "+" : "", shortopts + in_order);
+        opterr = 0;
+        for (;;) {
+                c = getopt_long(argc, argv, spec, longopts, NULL);
+                switch (c) {
+                case 'h':
+                        if (cmd)
+                                wsctl_command_help(ctx, cmd, ctx->out);
+                        else
+                                main_help(ctx->out);
+                        *rc = WSCTL_EXIT_OK;
+                        return WSCTL_OPT_STOP;
+                case 'J':
+                        ctx->json = true;
+                        continue;
+                case 'S':
+                        ctx->socket_path = optarg;
+                        continue;
+                case '?':
+                        bad_option(what, sizeof(what), argc, argv);
+                        *rc = wsctl_usage_error(ctx, cmd, "%s%sunknown option %s", cmd ? cmd->name : "",
+                                                cmd ? ": " : "", what);
+                        return WSCTL_OPT_STOP;
+                case ':':
+                        bad_option(what, sizeof(what), argc, argv);
+                        *rc = wsctl_usage_error(ctx, cmd, "%s%soption %s needs a value", cmd ? cmd->name : "",
+                                                cmd ? ": " : "", what);
+                        return WSCTL_OPT_STOP;
+                default:
+                        return c;
+                }
+        }
+}
+
+int wsctl_main(wsctl_ctx *ctx, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"version", no_argument, NULL, 'V'},
+                WSCTL_COMMON_OPTIONS,
+        };
+        const wsctl_command *cmd;
+        int c, rc = 0;
+
+        if (!ctx->socket_path) {
+                const char *env = getenv("HOSTD_SOCKET");
+                ctx->socket_path = env && *env ? env : WSCTL_DEFAULT_SOCKET;
+        }
+        optind = 0; /* glibc: a full re-initialization, so wsctl_main can run again */
+        while ((c = wsctl_getopt(ctx, NULL, argc, argv, "+", opts, &rc)) != -1) {
+                if (c == WSCTL_OPT_STOP)
+                        return rc;
+                fprintf(ctx->out, "wsctl %s\n", HOSTD_VERSION); /* --version */
+                return WSCTL_EXIT_OK;
+        }
+        if (optind >= argc)
+                return wsctl_usage_error(ctx, NULL, "no command given");
+        if (strcmp(argv[optind], "help") == 0) {
+                if (optind + 1 >= argc) {
+                        main_help(ctx->out);
+                        return WSCTL_EXIT_OK;
+                }
+                cmd = find_command(argv[optind + 1]);
+                if (!cmd)
+                        return wsctl_usage_error(ctx, NULL, "unknown command '%s'", argv[optind + 1]);
+                wsctl_command_help(ctx, cmd, ctx->out);
+                return WSCTL_EXIT_OK;
+        }
+        cmd = find_command(argv[optind]);
+        if (!cmd)
+                return wsctl_usage_error(ctx, NULL, "unknown command '%s'", argv[optind]);
+        argv += optind;
+        argc -= optind;
+        optind = 0;
+        return cmd->run(ctx, cmd, argc, argv);
+}
