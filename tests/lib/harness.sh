@@ -36,7 +36,10 @@ harness_golden() {
 	fi
 	local start=$SECONDS
 	harness_log "building or reusing the golden image (tools/mkgolden)"
-	HOSTD_TEST_GOLDEN=$("$harness_top/tools/mkgolden" --cache-dir "$HOSTD_CACHE/mkgolden" | tail -n1) || return 1
+	local out
+	out=$("$harness_top/tools/mkgolden" --cache-dir "$HOSTD_CACHE/mkgolden") || return 1
+	HOSTD_TEST_GOLDEN=$(printf '%s\n' "$out" | tail -n1)
+	[ -f "$HOSTD_TEST_GOLDEN" ] || { harness_log "mkgolden printed no image path"; return 1; }
 	export HOSTD_TEST_GOLDEN
 	harness_log "golden image $HOSTD_TEST_GOLDEN ready in $((SECONDS - start))s"
 }
