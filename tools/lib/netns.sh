@@ -22,8 +22,12 @@ netns_up() {
 
 # netns_libvirtd NS URI: make sure libvirtd runs inside NS and answers URI.
 netns_libvirtd() {
-	local ns=$1 uri=$2 pid cur
-	pid=$(pgrep -x libvirtd | head -n1)
+	local ns=$1 uri=$2 pid cur p
+	# The first live libvirtd (zombies linger where PID 1 does not reap).
+	pid=
+	for p in $(pgrep -x libvirtd); do
+		[ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = Z ] || { pid=$p; break; }
+	done
 	if [ -n "$pid" ]; then
 		cur=$(ip netns identify "$pid" 2>/dev/null)
 		if [ "$cur" != "$ns" ]; then
@@ -33,8 +37,13 @@ netns_libvirtd() {
 		fi
 	else
 		pgrep -x virtlogd >/dev/null || ip netns exec "$ns" virtlogd -d || return 1
-		ip netns exec "$ns" libvirtd -d || return 1
-		netns_log "started libvirtd in namespace $ns"
+		# Under tini as a child subreaper: qemu processes that libvirtd
+		# daemonizes are reaped at once even where PID 1 does not reap
+		# (containers); libvirt otherwise waits on their zombies in every
+		# capability probe and stalls for minutes.
+		mkdir -p /var/log/libvirt
+		ip netns exec "$ns" setsid tini -s -- libvirtd </dev/null >>/var/log/libvirt/hostd-lab-libvirtd.log 2>&1 &
+		netns_log "started libvirtd (under tini) in namespace $ns"
 	fi
 	for _ in $(seq 1 50); do
 		virsh -c "$uri" version >/dev/null 2>&1 && return 0
