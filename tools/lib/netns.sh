@@ -20,9 +20,21 @@ netns_up() {
 	fi
 }
 
+# kvm_device_perms: give /dev/kvm the owner udev gives it on Debian
+# (root:kvm 0660). Where a container left it with another group, libvirt
+# finds KVM usable for itself but not for qemu's user, throws its capability
+# cache away on every call and re-probes QEMU: each define took ~7 s.
+kvm_device_perms() {
+	[ -c /dev/kvm ] && getent group kvm >/dev/null || return 0
+	if [ "$(stat -c %G /dev/kvm)" != kvm ]; then
+		chgrp kvm /dev/kvm && chmod 0660 /dev/kvm && netns_log "set /dev/kvm to root:kvm 0660 (as udev does)"
+	fi
+}
+
 # netns_libvirtd NS URI: make sure libvirtd runs inside NS and answers URI.
 netns_libvirtd() {
 	local ns=$1 uri=$2 pid cur p
+	kvm_device_perms
 	# The first live libvirtd (zombies linger where PID 1 does not reap).
 	pid=
 	for p in $(pgrep -x libvirtd); do
