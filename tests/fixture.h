@@ -9,10 +9,40 @@
 #include "common/common.h"
 #include "tests/testlib.h"
 
+#include <unistd.h>
+
 static inline char *tl_src_path(const char *rel)
 {
         const char *top = getenv("HOSTD_SRCDIR");
         return top ? hd_path_join(top, rel) : hd_strdup(rel);
+}
+
+/* tests/fixtures/<module>: from $HOSTD_FIXTURES, else $HOSTD_SRCDIR, else
+ * found by walking up from the test executable (build/tests/test-x). */
+static inline char *tl_fixtures_dir(const char *module)
+{
+        const char *env = getenv("HOSTD_FIXTURES");
+        _cleanup_free_ char *rel = hd_path_join("tests/fixtures", module);
+        char exe[4096];
+        ssize_t n;
+
+        if (env)
+                return hd_path_join(env, module);
+        if (getenv("HOSTD_SRCDIR"))
+                return tl_src_path(rel);
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n <= 0)
+                return NULL;
+        exe[n] = '\0';
+        for (char *slash; (slash = strrchr(exe, '/')) && slash != exe;) {
+                _cleanup_free_ char *dir = NULL;
+
+                *slash = '\0';
+                dir = hd_path_join(exe, rel);
+                if (access(dir, F_OK) == 0)
+                        return steal_ptr(dir);
+        }
+        return NULL;
 }
 
 static inline void tl_fixture_compare(const char *expected_path, const char *actual, const char *what)

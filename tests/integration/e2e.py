@@ -34,9 +34,10 @@ def wsctl(*args, timeout=900):
 
 
 def ssh(command, timeout=60):
-    """Run command in the workspace through `wsctl ssh` (BatchMode: never prompt)."""
+    """Run command in the workspace through `wsctl ssh` with the test's key
+    (ssh reads ~/.ssh of the passwd entry, not $HOME; BatchMode: never prompt)."""
     try:
-        r = subprocess.run([f"{BUILD}/wsctl", "ssh", "e2ebox", "--", "-o", "BatchMode=yes", "-o",
+        r = subprocess.run([f"{BUILD}/wsctl", "ssh", "e2ebox", "--", "-i", key, "-o", "BatchMode=yes", "-o",
                             "ConnectTimeout=10", command], capture_output=True, text=True, env=env, timeout=timeout)
         return r.returncode, r.stdout.strip(), r.stderr.strip()
     except subprocess.TimeoutExpired:

@@ -15,7 +15,7 @@
 #include "agent/sessions.c"
 
 #include "common/common.h"
-#include "tests/testlib.h"
+#include "tests/fixture.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -24,32 +24,6 @@
 static bool regenerate;
 static char tmpdir[] = "/tmp/hostd-test-agent-XXXXXX";
 static char *fixtures;
-
-/* tests/fixtures/agent, found from the executable (build/tests/test-agent)
- * upwards, or from $HOSTD_FIXTURES. */
-static char *fixtures_dir(void)
-{
-        const char *env = getenv("HOSTD_FIXTURES");
-        char exe[PATH_MAX];
-        ssize_t n;
-
-        if (env)
-                return hd_path_join(env, "agent");
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n <= 0)
-                return NULL;
-        exe[n] = '\0';
-        for (char *slash; (slash = strrchr(exe, '/')) && slash != exe;) {
-                _cleanup_free_ char *dir = NULL;
-                struct stat st;
-
-                *slash = '\0';
-                dir = hd_path_join(exe, "tests/fixtures/agent");
-                if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-                        return steal_ptr(dir);
-        }
-        return NULL;
-}
 
 /* Compare text with the expected file, or rewrite it under HOSTD_REGENERATE=1. */
 static void check_expected(const char *text, const char *name, const char *what)
@@ -598,7 +572,7 @@ int main(void)
         const char *rm[] = {"rm", "-rf", tmpdir, NULL};
 
         regenerate = regen && strcmp(regen, "1") == 0;
-        fixtures = fixtures_dir();
+        fixtures = tl_fixtures_dir("agent");
         if (!CHECK(fixtures != NULL, "tests/fixtures/agent is found") || !CHECK(mkdtemp(tmpdir) != NULL, "temp dir"))
                 return tl_done();
 

@@ -10,7 +10,7 @@
 #include "cloudinit/cloudinit.h"
 #include "cloudinit/internal.h"
 #include "common/common.h"
-#include "tests/testlib.h"
+#include "tests/fixture.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,32 +30,6 @@ static const char yaml_roundtrip_py[] =
         "    body = text.split('\\n', 1)[1] if text.startswith('#cloud-config\\n') else text\n"
         "    if yaml.safe_load(text) != json.loads(body):\n"
         "        sys.exit('YAML and JSON readings differ: ' + p)\n";
-
-/* tests/fixtures/cloudinit, found from the executable (build/tests/…)
- * upwards, or from $HOSTD_FIXTURES. */
-static char *fixtures_dir(void)
-{
-        const char *env = getenv("HOSTD_FIXTURES");
-        char exe[PATH_MAX];
-        ssize_t n;
-
-        if (env)
-                return hd_path_join(env, "cloudinit");
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n <= 0)
-                return NULL;
-        exe[n] = '\0';
-        for (char *slash; (slash = strrchr(exe, '/')) && slash != exe;) {
-                _cleanup_free_ char *dir = NULL;
-                struct stat st;
-
-                *slash = '\0';
-                dir = hd_path_join(exe, "tests/fixtures/cloudinit");
-                if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-                        return steal_ptr(dir);
-        }
-        return NULL;
-}
 
 /* The file's content, or NULL when it does not exist. */
 static char *read_opt(const char *path)
@@ -380,7 +354,7 @@ static void test_plan(const char *fixtures)
 
 int main(void)
 {
-        _cleanup_free_ char *fixtures = fixtures_dir();
+        _cleanup_free_ char *fixtures = tl_fixtures_dir("cloudinit");
         const char *rm[] = {"rm", "-rf", tmpdir, NULL};
 
         regenerate = getenv("HOSTD_REGENERATE") && strcmp(getenv("HOSTD_REGENERATE"), "1") == 0;
