@@ -16,6 +16,7 @@
 #include "orchestrator/orchestrator.h"
 #include "tests/testlib.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -54,6 +55,51 @@ static bool wait_console(const char *path, const char *needle, unsigned timeout_
                         return false;
                 sleep(2);
         }
+}
+
+struct worker {
+        orch_virt *v;
+        const char *name;
+        int failures;
+};
+
+/* Lookups, states and lists from one of several threads at once. */
+static void *worker_run(void *arg)
+{
+        struct worker *w = arg;
+
+        for (int i = 0; i < 20; i++) {
+                orch_domain_info info = {0};
+                orch_dom_state st;
+                hd_error err = {0};
+
+                if (orch_virt_lookup(w->v, w->name, &info, &err) < 0 ||
+                    orch_virt_state(w->v, w->name, &st, &err) < 0 || !listed(w->v, w->name))
+                        w->failures++;
+                orch_domain_meta_clear(&info.meta);
+        }
+        return NULL;
+}
+
+static void test_threads(orch_virt *v, const char *name)
+{
+        struct worker w[4];
+        pthread_t t[4];
+        bool started[4];
+        int failures = 0;
+
+        for (int i = 0; i < 4; i++) {
+                w[i] = (struct worker){v, name, 0};
+                started[i] = pthread_create(&t[i], NULL, worker_run, &w[i]) == 0;
+                if (!started[i])
+                        w[i].failures = 1;
+        }
+        for (int i = 0; i < 4; i++) {
+                if (started[i])
+                        pthread_join(t[i], NULL);
+                failures += w[i].failures;
+        }
+        CHECK(failures == 0, "one connection serves several threads at once");
 }
 
 static int make_disk(const char *golden, const char *disk, hd_error *err)
@@ -102,6 +148,7 @@ static void test_lifecycle(orch_virt *v, const orch_domain_spec *spec, bool boot
               "libvirt gives back hostd's metadata of a defined, shut off domain");
         orch_domain_meta_clear(&info.meta);
         CHECK(listed(v, spec->id), "the defined workspace is listed");
+        test_threads(v, spec->id);
         CHECK(orch_virt_define(v, spec, &err) == -1 && err.code == HD_E_CONFLICT,
               "defining the same workspace twice is a conflict");
 
