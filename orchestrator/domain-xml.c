@@ -265,10 +265,14 @@ static void add_cpu(xmlNodePtr root, const orch_domain_spec *s)
                            "migratable", "on", NULL);
                 return;
         }
-        /* TCG cannot pass the host CPU through.  'maximum' is every feature the
-         * emulator implements: unlike the default qemu64 it has SSE4.2 and
-         * POPCNT, so x86-64-v2 distributions (RHEL 9 and its rebuilds) boot. */
-        elem_attrs(root, "cpu", "mode", "maximum", "check", "none", NULL);
+        /* TCG cannot pass the host CPU through.  libvirt's default, qemu64,
+         * lacks SSE4.2 and POPCNT, so x86-64-v2 distributions (RHEL 9 and its
+         * rebuilds) do not boot; with mode 'maximum' (-cpu max) the Debian 12
+         * cloud kernel stalled a second into its boot here (libguestfs, also
+         * on TCG, runs max with 5-level paging off).  Nehalem is the oldest
+         * named x86-64-v2 model, TCG implements all of it, and it boots. */
+        xmlNodePtr cpu = elem_attrs(root, "cpu", "mode", "custom", "match", "exact", NULL);
+        xmlNewProp(text(cpu, NULL, "model", "Nehalem"), BAD_CAST "fallback", BAD_CAST "forbid");
 }
 
 static void add_disk(xmlNodePtr devices, const orch_domain_spec *s)

@@ -204,12 +204,15 @@ static orch_dom_state translate_state(int st)
         }
 }
 
-static int dom_state(virDomainPtr dom, orch_dom_state *out, hd_error *err)
+/* Functions below take the domain's name from their caller: every libvirt
+ * call, virDomainGetName() included, resets the thread's last error, so none
+ * may run between a failure and virt_error(). */
+static int dom_state(virDomainPtr dom, const char *name, orch_dom_state *out, hd_error *err)
 {
         int st, reason;
 
         if (virDomainGetState(dom, &st, &reason, 0) < 0)
-                return virt_error(err, "state of domain %s", virDomainGetName(dom));
+                return virt_error(err, "state of domain %s", name);
         *out = translate_state(st);
         return 0;
 }
@@ -217,18 +220,18 @@ static int dom_state(virDomainPtr dom, orch_dom_state *out, hd_error *err)
 int orch_virt_state(orch_virt *v, const char *name, orch_dom_state *out, hd_error *err)
 {
         WITH_DOMAIN(v, name, err);
-        return dom_state(dom, out, err);
+        return dom_state(dom, name, out, err);
 }
 
 /* After a failed stop: fine when the domain is off by now (it stopped on
  * its own in between), else the error of the failed call. */
-static int off_or_error(virDomainPtr dom, hd_error *err, const char *what)
+static int off_or_error(virDomainPtr dom, const char *name, hd_error *err, const char *what)
 {
         hd_error first = {0};
-        orch_dom_state st;
+        orch_dom_state st = ORCH_DOM_UNKNOWN;
 
-        virt_error(&first, "%s domain %s", what, virDomainGetName(dom));
-        if (dom_state(dom, &st, NULL) == 0 && st == ORCH_DOM_SHUTOFF)
+        virt_error(&first, "%s domain %s", what, name);
+        if (dom_state(dom, name, &st, NULL) == 0 && st == ORCH_DOM_SHUTOFF)
                 return 0;
         if (err)
                 *err = first;
@@ -293,16 +296,16 @@ static double now_s(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int destroy(virDomainPtr dom, hd_error *err)
+static int destroy(virDomainPtr dom, const char *name, hd_error *err)
 {
-        orch_dom_state st;
+        orch_dom_state st = ORCH_DOM_UNKNOWN;
 
-        if (dom_state(dom, &st, err) < 0)
+        if (dom_state(dom, name, &st, err) < 0)
                 return -1;
         if (st == ORCH_DOM_SHUTOFF)
                 return 0;
         if (virDomainDestroy(dom) < 0)
-                return off_or_error(dom, err, "cannot destroy");
+                return off_or_error(dom, name, err, "cannot destroy");
         return 0;
 }
 
@@ -316,10 +319,10 @@ int orch_virt_shutdown(orch_virt *v, const char *name, unsigned timeout_s, bool 
         if (forced)
                 *forced = false;
         for (;;) {
-                orch_dom_state st;
+                orch_dom_state st = ORCH_DOM_UNKNOWN;
                 double t = now_s();
 
-                if (dom_state(dom, &st, err) < 0)
+                if (dom_state(dom, name, &st, err) < 0)
                         return -1;
                 if (st == ORCH_DOM_SHUTOFF)
                         return 0;
@@ -327,7 +330,7 @@ int orch_virt_shutdown(orch_virt *v, const char *name, unsigned timeout_s, bool 
                         break;
                 if (t >= next_press) {
                         if (virDomainShutdownFlags(dom, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0 &&
-                            off_or_error(dom, err, "cannot shut down") < 0)
+                            off_or_error(dom, name, err, "cannot shut down") < 0)
                                 return -1;
                         next_press = t + SHUTDOWN_REPEAT_S;
                 }
@@ -335,13 +338,13 @@ int orch_virt_shutdown(orch_virt *v, const char *name, unsigned timeout_s, bool 
         }
         if (forced)
                 *forced = true;
-        return destroy(dom, err);
+        return destroy(dom, name, err);
 }
 
 int orch_virt_destroy(orch_virt *v, const char *name, hd_error *err)
 {
         WITH_DOMAIN(v, name, err);
-        return destroy(dom, err);
+        return destroy(dom, name, err);
 }
 
 int orch_virt_undefine(orch_virt *v, const char *name, hd_error *err)
@@ -382,7 +385,7 @@ static int dom_info(virDomainPtr dom, orch_domain_info *out, hd_error *err)
         const char *name = virDomainGetName(dom);
         _cleanup_free_ char *md = NULL;
         orch_domain_meta m = {0};
-        orch_dom_state st;
+        orch_dom_state st = ORCH_DOM_UNKNOWN;
 
         /* The whole XML: virDomainGetMetadata strips the namespace. */
         md = virDomainGetXMLDesc(dom, 0);
@@ -400,7 +403,7 @@ static int dom_info(virDomainPtr dom, orch_domain_info *out, hd_error *err)
                 orch_domain_meta_clear(&m);
                 return -1;
         }
-        if (dom_state(dom, &st, err) < 0) {
+        if (dom_state(dom, name, &st, err) < 0) {
                 orch_domain_meta_clear(&m);
                 return -1;
         }
