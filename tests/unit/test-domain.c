@@ -8,7 +8,7 @@
  * files instead of comparing. */
 #include "common/common.h"
 #include "orchestrator/orchestrator.h"
-#include "tests/testlib.h"
+#include "tests/fixture.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -17,32 +17,6 @@
 
 static bool regenerate;
 static char tmpdir[] = "/tmp/hostd-test-domain-XXXXXX";
-
-/* tests/fixtures/domain, found from the executable (build/tests/test-domain)
- * upwards, or from $HOSTD_FIXTURES. */
-static char *fixtures_dir(void)
-{
-        const char *env = getenv("HOSTD_FIXTURES");
-        char exe[PATH_MAX];
-        ssize_t n;
-
-        if (env)
-                return hd_path_join(env, "domain");
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n <= 0)
-                return NULL;
-        exe[n] = '\0';
-        for (char *slash; (slash = strrchr(exe, '/')) && slash != exe;) {
-                _cleanup_free_ char *dir = NULL;
-                struct stat st;
-
-                *slash = '\0';
-                dir = hd_path_join(exe, "tests/fixtures/domain");
-                if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-                        return steal_ptr(dir);
-        }
-        return NULL;
-}
 
 static bool is_regular(const char *path)
 {
@@ -201,7 +175,7 @@ static void run_case(const char *dir, const char *name)
 
 static void test_fixtures(void)
 {
-        _cleanup_free_ char *dir = fixtures_dir();
+        _cleanup_free_ char *dir = tl_fixtures_dir("domain");
         struct dirent **names = NULL;
         int n;
 
