@@ -17,32 +17,49 @@ static inline char *tl_src_path(const char *rel)
         return top ? hd_path_join(top, rel) : hd_strdup(rel);
 }
 
+/* Walk up from this test executable (build/tests/x) until rel exists. */
+static inline char *tl_find_up(const char *rel)
+{
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+        if (n <= 0)
+                return NULL;
+        exe[n] = '\0';
+        for (char *slash; (slash = strrchr(exe, '/')) && slash != exe;) {
+                _cleanup_free_ char *path = NULL;
+
+                *slash = '\0';
+                path = hd_path_join(exe, rel);
+                if (access(path, F_OK) == 0)
+                        return steal_ptr(path);
+        }
+        return NULL;
+}
+
 /* tests/fixtures/<module>: from $HOSTD_FIXTURES, else $HOSTD_SRCDIR, else
- * found by walking up from the test executable (build/tests/test-x). */
+ * found by walking up from the test executable. */
 static inline char *tl_fixtures_dir(const char *module)
 {
         const char *env = getenv("HOSTD_FIXTURES");
         _cleanup_free_ char *rel = hd_path_join("tests/fixtures", module);
-        char exe[4096];
-        ssize_t n;
 
         if (env)
                 return hd_path_join(env, module);
         if (getenv("HOSTD_SRCDIR"))
                 return tl_src_path(rel);
-        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n <= 0)
-                return NULL;
-        exe[n] = '\0';
-        for (char *slash; (slash = strrchr(exe, '/')) && slash != exe;) {
-                _cleanup_free_ char *dir = NULL;
+        return tl_find_up(rel);
+}
 
-                *slash = '\0';
-                dir = hd_path_join(exe, rel);
-                if (access(dir, F_OK) == 0)
-                        return steal_ptr(dir);
-        }
-        return NULL;
+/* Run a helper program; on failure say why on a TAP comment line. */
+static inline bool tl_run_ok(const char *const argv[])
+{
+        hd_error err = {0};
+
+        if (hd_run(argv, NULL, &err) == 0)
+                return true;
+        printf("#   %s\n", err.message);
+        return false;
 }
 
 static inline void tl_fixture_compare(const char *expected_path, const char *actual, const char *what)

@@ -9,7 +9,7 @@
  * HD_E_UNUSABLE_IMAGE, and a file that is not qcow2 with qemu's reason. The appliance runs under TCG unless HOSTD_TEST_KVM=1. */
 #include "cloudinit/cloudinit.h"
 #include "common/common.h"
-#include "tests/testlib.h"
+#include "tests/fixture.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -29,16 +29,6 @@ static double now(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static bool run_ok(const char *const argv[])
-{
-        hd_error err = {0};
-
-        if (hd_run(argv, NULL, &err) == 0)
-                return true;
-        printf("#   %s\n", err.message);
-        return false;
 }
 
 /* /bin/true followed by pseudo-random bytes up to 3 MiB: runnable, unlike any
@@ -107,7 +97,7 @@ static void test_inject(const char *golden, bool tcg)
         if (!CHECK(agent && hd_write_file_atomic(agent_path, agent, agent_len, 0755, &err) == 0,
                    "an agent binary is prepared") ||
             !CHECK(ci_render(&req, &seed, &err) == 0, "a seed is rendered") ||
-            !CHECK(run_ok(create), "a copy-on-write overlay of the golden image is created"))
+            !CHECK(tl_run_ok(create), "a copy-on-write overlay of the golden image is created"))
                 goto out;
         stat(golden, &before);
 
@@ -177,7 +167,7 @@ static void test_blank_disk(bool tcg)
         hd_error err = {0};
         double t0;
 
-        if (!CHECK(run_ok(create), "a blank 64 MiB disk is created"))
+        if (!CHECK(tl_run_ok(create), "a blank 64 MiB disk is created"))
                 return;
         t0 = now();
         CHECK(ci_inject(&req, &err) == -1 && err.code == HD_E_UNUSABLE_IMAGE,

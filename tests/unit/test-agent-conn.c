@@ -8,7 +8,7 @@
  * $B/hostd-agent, or ../hostd-agent from this test's own executable. Every
  * wait is bounded by a deadline of a few seconds. */
 #include "common/common.h"
-#include "tests/testlib.h"
+#include "tests/fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,26 +24,6 @@
 
 static char tmpdir[] = "/tmp/hostd-test-agent-conn-XXXXXX";
 static char *agent, *fixtures;
-
-/* Up from this executable until `rel` exists there. */
-static char *find_up(const char *rel)
-{
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-        if (n <= 0)
-                return NULL;
-        exe[n] = '\0';
-        for (char *slash; (slash = strrchr(exe, '/')) && slash != exe;) {
-                _cleanup_free_ char *path = NULL;
-
-                *slash = '\0';
-                path = hd_path_join(exe, rel);
-                if (access(path, F_OK) == 0)
-                        return steal_ptr(path);
-        }
-        return NULL;
-}
 
 static long long now_ms(void)
 {
@@ -331,8 +311,8 @@ int main(void)
         const char *rm[] = {"rm", "-rf", tmpdir, NULL};
         const char *fx = getenv("HOSTD_FIXTURES");
 
-        agent = b ? hd_path_join(b, "hostd-agent") : find_up("hostd-agent");
-        fixtures = fx ? hd_path_join(fx, "agent") : find_up("tests/fixtures/agent");
+        agent = b ? hd_path_join(b, "hostd-agent") : tl_find_up("hostd-agent");
+        fixtures = fx ? hd_path_join(fx, "agent") : tl_find_up("tests/fixtures/agent");
         signal(SIGPIPE, SIG_IGN);
         if (!CHECK(agent && access(agent, X_OK) == 0, "the hostd-agent binary is found ($B/hostd-agent)") ||
             !CHECK(fixtures != NULL, "tests/fixtures/agent is found") || !CHECK(mkdtemp(tmpdir) != NULL, "temp dir"))

@@ -3,30 +3,19 @@
  * whether a KVM device answers. */
 #include "common/common.h"
 #include "orchestrator/orchestrator.h"
-#include "tests/testlib.h"
+#include "tests/fixture.h"
 
 #include <limits.h>
 #include <sys/stat.h>
 
-/* tests/fixtures/domain/caps/<name>, found from the executable upwards. */
+/* tests/fixtures/domain/caps/<name> */
 static char *read_caps(const char *name)
 {
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        _cleanup_free_ char *dir = tl_fixtures_dir("domain");
+        _cleanup_free_ char *path = dir ? hd_asprintf("%s/caps/%s", dir, name) : NULL;
+        char *data = NULL;
 
-        if (n <= 0)
-                return NULL;
-        exe[n] = '\0';
-        for (char *slash; (slash = strrchr(exe, '/')) && slash != exe;) {
-                _cleanup_free_ char *path = NULL;
-                char *data = NULL;
-
-                *slash = '\0';
-                path = hd_asprintf("%s/tests/fixtures/domain/caps/%s", exe, name);
-                if (hd_read_file(path, 1 << 20, &data, NULL, NULL) == 0)
-                        return data;
-        }
-        return NULL;
+        return path && hd_read_file(path, 1 << 20, &data, NULL, NULL) == 0 ? data : NULL;
 }
 
 static void test_settings(const char *kvm_caps, const char *tcg_caps)

@@ -6,7 +6,7 @@
  * a 1 PiB qcow2 of a few KiB. Each refusal must say why and leave nothing. */
 #include "common/common.h"
 #include "images/images.h"
-#include "tests/testlib.h"
+#include "tests/fixture.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -29,16 +29,6 @@ static char *at(const char *dir, const char *name)
 static char *store_path(const char *rel)
 {
         return hd_asprintf("%s/%s", root, rel);
-}
-
-static bool run_ok(const char *const argv[])
-{
-        hd_error err = {0};
-
-        if (hd_run(argv, NULL, &err) == 0)
-                return true;
-        printf("# %s\n", err.message);
-        return false;
 }
 
 /* Names in a directory, dot-files included, "." and ".." left out. */
@@ -159,7 +149,7 @@ static char *make_qcow2(const char *name, const char *size)
         const char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2", path, size, NULL};
         const char *fill[] = {"qemu-io", "-f", "qcow2", "-c", "write -P 0x42 0 1M", path, NULL};
 
-        if (!run_ok(create) || !run_ok(fill))
+        if (!tl_run_ok(create) || !tl_run_ok(fill))
                 printf("# cannot make %s\n", path);
         return path;
 }
@@ -221,7 +211,7 @@ static void test_refusals(img_store *s)
         write_size_bomb(broken);
         break_l1(broken);
         write_bytes(big_raw, "x", 1, (off_t)(300 * GIB));
-        CHECK(run_ok(mk_backing) && run_ok(mk_data), "crafted images are made");
+        CHECK(tl_run_ok(mk_backing) && tl_run_ok(mk_data), "crafted images are made");
         CHECK(stat(bomb, &st) == 0 && st.st_blocks * 512 < 64 * 1024, "the bomb takes a few KiB");
 
         refused(s, "evil", backing, "qcow2", NULL, HD_E_UNUSABLE_IMAGE, "has a backing file",
@@ -440,7 +430,7 @@ static void test_disks(img_store *s)
               "an image with an overlay cannot be deleted");
         CHECK_CONTAINS(err.message, "ws1.qcow2", "the refusal names the disk");
         const char *fill[] = {"qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 4M", p1, NULL};
-        CHECK(run_ok(fill), "a guest-like write goes to the overlay");
+        CHECK(tl_run_ok(fill), "a guest-like write goes to the overlay");
         CHECK(img_disk_delete(s, "ws1", &err) == 0, "the overlay is deleted");
         CHECK(stat(p1, &st) < 0, "the overlay file is gone");
         after = sha256_of(deb.path);
@@ -452,7 +442,7 @@ static void test_disks(img_store *s)
         CHECK(symlink(raw1.path, link) == 0, "the test links to the raw golden");
         const char *mk_manual[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
                                    link, manual, "64M", NULL};
-        CHECK(run_ok(mk_manual), "an overlay made by hand through a link");
+        CHECK(tl_run_ok(mk_manual), "an overlay made by hand through a link");
         CHECK(img_delete(s, "raw1", &err) < 0 && err.code == HD_E_CONFLICT,
               "an image behind another spelling of its path is still in use");
         CHECK_CONTAINS(err.message, "manual.qcow2, ws2.qcow2", "every disk using it is named");
@@ -565,7 +555,7 @@ int main(void)
         test_leftovers(&limits);
 
         const char *rm[] = {"rm", "-rf", top, NULL};
-        run_ok(rm);
+        tl_run_ok(rm);
         free(root);
         free(src);
         return tl_done();
