@@ -28,13 +28,19 @@ typedef struct agent_conn {
         char *cloud_reason;   /* cloud-init errors, shown as the ready reason */
 } agent_conn;
 
+#define MAX_REFUSED 64
+
 struct orch_agents {
         agent_conn conns[MAX_CONNS];
         size_t n;
+        /* Workspaces whose agent hello was refused, so the log says it once. */
+        char *refused[MAX_REFUSED];
+        size_t n_refused;
 };
 
 typedef struct link_ctx {
         orch_service *svc;
+        struct orch_agents *agents;
         void (*report)(void *ctx, const char *line);
         void *ctx;
 } link_ctx;
@@ -125,6 +131,20 @@ static char *addresses_json(json_t *hb)
         return text;
 }
 
+/* True the first time id is refused (then remembered). */
+static bool first_refusal(struct orch_agents *a, const char *id)
+{
+        for (size_t i = 0; i < a->n_refused; i++)
+                if (strcmp(a->refused[i], id) == 0)
+                        return false;
+        if (a->n_refused == MAX_REFUSED)
+                free(a->refused[--a->n_refused]);
+        memmove(a->refused + 1, a->refused, a->n_refused * sizeof(char *));
+        a->refused[0] = hd_strdup(id);
+        a->n_refused++;
+        return true;
+}
+
 static void on_hello(const link_ctx *l, agent_conn *c, json_t *msg)
 {
         _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_get(l->svc->store, c->id, NULL);
@@ -141,14 +161,16 @@ static void on_hello(const link_ctx *l, agent_conn *c, json_t *msg)
         else if (!orch_token_matches(token, ws->agent_token_hash))
                 problem = "wrong token";
         if (problem) {
-                if (!c->refused)
+                /* Say why, then hang up (docs/agent-protocol.md); log it once. */
+                if (first_refusal(l->agents, c->id)) {
                         say(l, "workspace %s: agent hello refused: %s", c->id, problem);
+                        orch_store_event_add(l->svc->store, c->id, "agent_refused", problem, NULL, NULL);
+                }
                 c->refused = true;
                 send_line(c, json_pack("{s:s,s:s}", "type", "error", "message", problem));
                 return;
         }
         c->hello_ok = true;
-        c->refused = false;
         send_line(c, json_pack("{s:s,s:i}", "type", "welcome", "proto", 1));
         orch_store_event_add(l->svc->store, c->id, "agent_hello", version ? version : "", NULL, NULL);
         say(l, "workspace %s (%s): agent %s said hello", ws->name, c->id, version ? version : "?");
@@ -229,6 +251,8 @@ static bool read_conn(const link_ctx *l, agent_conn *c)
                         c->in.len -= len + 1;
                         c->in.data[c->in.len] = '\0';
                 }
+                if (c->refused)
+                        return false;
                 if (c->in.len > LINE_MAX_BYTES)
                         return false; /* a line without end: drop the connection */
         }
@@ -255,7 +279,7 @@ static void check_hello_timeout(const link_ctx *l, const orch_workspace *ws, con
 
 void orch_agents_poll(orch_service *svc, int timeout_ms, void (*report)(void *ctx, const char *line), void *ctx)
 {
-        link_ctx l = {svc, report, ctx};
+        link_ctx l = {.svc = svc, .report = report, .ctx = ctx};
         orch_ws_filter f = {.states = ORCH_WS_BIT(ORCH_WS_RUNNING) | ORCH_WS_BIT(ORCH_WS_READY)};
         orch_workspace_list live = {0};
         struct orch_agents *a;
@@ -264,6 +288,7 @@ void orch_agents_poll(orch_service *svc, int timeout_ms, void (*report)(void *ct
         if (!svc->agents)
                 svc->agents = hd_malloc0(sizeof(*svc->agents));
         a = svc->agents;
+        l.agents = a;
         if (orch_store_workspace_list(svc->store, &f, &live, NULL) == 0) {
                 /* Drop connections of workspaces no longer running. */
                 for (size_t i = a->n; i-- > 0;) {
@@ -287,11 +312,8 @@ void orch_agents_poll(orch_service *svc, int timeout_ms, void (*report)(void *ct
         }
         for (size_t i = 0; i < a->n; i++)
                 pfd[i] = (struct pollfd){.fd = a->conns[i].fd, .events = POLLIN};
-        if (poll(pfd, a->n, timeout_ms) <= 0) {
-                if (a->n == 0 && timeout_ms > 0)
-                        return;
+        if (poll(pfd, a->n, timeout_ms) <= 0)
                 return;
-        }
         for (size_t i = a->n; i-- > 0;)
                 if (pfd[i].revents && !read_conn(&l, &a->conns[i]))
                         conn_close(a, i);
@@ -305,6 +327,8 @@ void orch_agents_close(orch_service *svc)
                 return;
         while (a->n > 0)
                 conn_close(a, a->n - 1);
+        for (size_t i = 0; i < a->n_refused; i++)
+                free(a->refused[i]);
         free(a);
         svc->agents = NULL;
 }
