@@ -74,7 +74,8 @@ static orch_workspace *running_workspace(orch_service *svc, const char *name, ch
 
 int main(void)
 {
-        _cleanup_free_ char *state = NULL, *run = NULL, *log = NULL, *sock = NULL, *reply = NULL;
+        _cleanup_free_ char *state = NULL, *run = NULL, *log = NULL, *sock = NULL;
+        char *reply;
         _cleanup_free_ char *hello_bad = NULL, *hello_good = NULL;
         orch_image img = {.name = (char *)"img", .format = (char *)"qcow2",
                           .sha256 = (char *)"0000000000000000000000000000000000000000000000000000000000000000",
