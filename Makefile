@@ -61,6 +61,8 @@ LIB_cloudinit := $(B)/libcloudinit.a
 LIB_orchestrator := $(B)/liborchestrator.a
 LIB_api := $(B)/libapi.a
 LIB_hostd := $(B)/libhostd.a
+# Where hostd looks for the agent unless hostd.conf says otherwise.
+$(O)/hostd/config.o: ALL_CFLAGS += -DHOSTD_AGENT_PATH='"$(LIBEXECDIR)/hostd-agent"'
 # Link order: callers before callees.
 DAEMON_LIBS := $(LIB_hostd) $(LIB_api) $(LIB_orchestrator) $(LIB_cloudinit) $(LIB_images) $(LIB_common)
 
@@ -89,7 +91,7 @@ QUIET_AR = @echo '   ' AR $@;
 endif
 
 # ---- flag tracking (rebuild everything when flags change) -------------------
-FLAGS_LINE := $(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(CURL_CFLAGS) | $(ALL_LDFLAGS)
+FLAGS_LINE := $(CC) $(ALL_CFLAGS) $(PKG_CFLAGS) $(CURL_CFLAGS) | $(ALL_LDFLAGS) | $(LIBEXECDIR)
 $(B)/FLAGS: FORCE
 	@mkdir -p $(B)
 	@if [ "$$(cat $@ 2>/dev/null)" != '$(FLAGS_LINE)' ]; then \
@@ -152,8 +154,12 @@ install: $(PROGRAMS)
 	$(if $(wildcard $(B)/hostd),install -m 0755 $(B)/hostd $(DESTDIR)$(SBINDIR)/hostd)
 	$(if $(wildcard $(B)/wsctl),install -m 0755 $(B)/wsctl $(DESTDIR)$(BINDIR)/wsctl)
 	$(if $(wildcard $(B)/hostd-agent),install -m 0755 $(B)/hostd-agent $(DESTDIR)$(LIBEXECDIR)/hostd-agent)
-	install -m 0755 tools/mkgolden $(DESTDIR)$(SBINDIR)/hostd-mkgolden
-	$(if $(wildcard systemd/*.service),install -m 0644 systemd/*.service $(DESTDIR)$(UNITDIR)/)
+	install -d $(DESTDIR)$(LIBEXECDIR)/mkgolden.d
+	install -m 0755 tools/mkgolden $(DESTDIR)$(LIBEXECDIR)/mkgolden
+	install -m 0644 tools/mkgolden.d/sources.sh $(DESTDIR)$(LIBEXECDIR)/mkgolden.d/sources.sh
+	ln -sf $(LIBEXECDIR)/mkgolden $(DESTDIR)$(SBINDIR)/hostd-mkgolden
+	sed 's|/usr/local/sbin|$(SBINDIR)|g' systemd/hostd.service > $(DESTDIR)$(UNITDIR)/hostd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hostd.service
 	$(if $(wildcard hostd/hostd.conf.example),install -m 0644 hostd/hostd.conf.example $(DESTDIR)$(DATADIR)/hostd.conf.example)
 
 clean:

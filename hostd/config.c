@@ -24,6 +24,10 @@ typedef struct key_def {
 static const char *const virt_types[] = {"auto", "kvm", "qemu", NULL};
 static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
 
+#ifndef HOSTD_AGENT_PATH
+#define HOSTD_AGENT_PATH "/usr/local/libexec/hostd/hostd-agent"
+#endif
+
 #define OFF(f) offsetof(hostd_config, f)
 #define GiB (1ull << 30)
 #define MiB (1ull << 20)
@@ -74,7 +78,7 @@ void hostd_config_defaults(hostd_config *cfg)
                 .virt_type = hd_strdup("auto"),
                 .network = hd_strdup("default"),
                 .bridge = NULL,
-                .agent_binary = hd_strdup("/usr/local/libexec/hostd/hostd-agent"),
+                .agent_binary = hd_strdup(HOSTD_AGENT_PATH),
                 .log_level = hd_strdup("info"),
                 .max_image_size = 256 * GiB,
                 .default_vcpus = 2,
