@@ -185,9 +185,14 @@ static int gfs_open(gfs *s, const char *disk, const char *format, bool readonly,
                 return hd_error_errno(err, HD_E_GUESTFS, errno,
                                       "cannot create a libguestfs handle");
         guestfs_set_error_handler(s->g, on_error, s);
+        if (guestfs_parse_environment(s->g) < 0)
+                return gfs_fail(s, err, "reading the LIBGUESTFS_* environment");
+        /* Under LIBGUESTFS_DEBUG=1 libguestfs prints the appliance's log itself. */
         if (guestfs_set_event_callback(s->g, on_event,
-                                       GUESTFS_EVENT_APPLIANCE | GUESTFS_EVENT_WARNING, 0, s) < 0 ||
-            guestfs_parse_environment(s->g) < 0)
+                                       guestfs_get_verbose(s->g) ? GUESTFS_EVENT_WARNING
+                                                                 : GUESTFS_EVENT_APPLIANCE |
+                                                                           GUESTFS_EVENT_WARNING,
+                                       0, s) < 0)
                 return gfs_fail(s, err, "setting up libguestfs");
         /* LIBGUESTFS_BACKEND is the environment's choice; else no libvirtd needed. */
         if (!getenv("LIBGUESTFS_BACKEND") && !getenv("LIBGUESTFS_ATTACH_METHOD") &&
@@ -210,7 +215,7 @@ static int gfs_open(gfs *s, const char *disk, const char *format, bool readonly,
                                     "no Linux root filesystem found in the guest image %s", disk);
         if (n > 1)
                 return hd_error_set(err, HD_E_UNUSABLE_IMAGE,
-                                    "the guest image %s holds %zu operating systems (%s, %s…); "
+                                    "the guest image %s holds %zu operating systems (%s, %s, ...); "
                                     "hostd needs exactly one", disk, n, roots[0], roots[1]);
         type = guestfs_inspect_get_type(s->g, roots[0]);
         if (!type)

@@ -82,7 +82,7 @@ static void test_inject(const char *golden, bool tcg)
                 CI_AGENT_PATH, CI_AGENT_UNIT_PATH,
                 "/etc/systemd/system/multi-user.target.wants/hostd-agent.service",
                 "/etc/hostd-agent", CI_AGENT_TOKEN_PATH, CI_AGENT_WORKSPACE_ID_PATH,
-                "/etc/os-release", "/etc/hostd-agent/no-such-file", NULL};
+                "/etc/passwd", "/etc/hostd-agent/no-such-file", NULL};
         ci_guest_file f[HD_ARRAY_SIZE(paths) - 1];
         ci_seed seed = {0};
         ci_inject_req ireq = {.disk_path = overlay, .disk_format = "qcow2", .seed = &seed,
@@ -140,7 +140,7 @@ static void test_inject(const char *golden, bool tcg)
               "the token is readable by root only (0400) and exact");
         CHECK(is_file(&f[8], 0644) && same(&f[8], "ws-itest\n", 9),
               "the workspace id is written");
-        CHECK(f[9].exists && f[9].data && strstr(f[9].data, "ID="),
+        CHECK(f[9].exists && f[9].data && strstr(f[9].data, "root:x:0:0:"),
               "the image's own files are still there");
         CHECK(!f[10].exists && !f[10].data, "a missing file is reported as missing");
         ci_guest_files_free(f, HD_ARRAY_SIZE(f));
