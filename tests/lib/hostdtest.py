@@ -150,8 +150,14 @@ default_disk = 4G
             data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
             hdrs = {"Content-Type": "application/json"} if data is not None else {}
             hdrs.update(headers or {})
-            conn.request(method, path, body=data, headers=hdrs)
-            r = conn.getresponse()
+            try:
+                conn.request(method, path, body=data, headers=hdrs)
+                r = conn.getresponse()
+            except (BrokenPipeError, ConnectionResetError):
+                # The server may answer (413) and close before the whole body
+                # is sent, as HTTP allows: read the answer it left.
+                r = http.client.HTTPResponse(conn.sock, method=method)
+                r.begin()
             return Response(r.status, r.read().decode("utf-8", "replace"))
         finally:
             conn.close()
