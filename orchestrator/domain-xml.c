@@ -235,7 +235,7 @@ static int cards_of(const orch_domain_spec *s, card *cards, size_t *n_cards, hd_
                 if (cards[c].fn[0] < 0)
                         return hd_error_set(err, HD_E_INVALID,
                                             "hostdev %s is given without function 0 of its card "
-                                            "(%.10s0): pass every function of the card",
+                                            "(%.11s0): pass every function of the card",
                                             s->hostdevs[cards[c].fn[cards[c].addr.function]].address,
                                             s->hostdevs[cards[c].fn[cards[c].addr.function]].address);
         return 0;
