@@ -5,7 +5,9 @@
  * pattern (id, network, bridge, MAC, virt type) or set as a text node or an
  * attribute through libxml2 (xmlNewTextChild / xmlNewProp), which escapes it
  * on output; nothing is printf-ed into XML.  The domain has no graphics, no
- * USB and a serial console only: a workspace is reached over SSH. */
+ * USB and a serial console only: a workspace is reached over SSH.  GPUs are
+ * passed through with VFIO, each card on its own PCIe root port, with the
+ * guest's memory and vCPUs on the GPUs' NUMA node when the caller says so. */
 #include "orchestrator/orchestrator.h"
 #include "orchestrator/domain.h"
 
@@ -151,6 +153,134 @@ static int path_check(const char *field, const char *path, bool required, size_t
         return 0;
 }
 
+/* A host PCI address, "0000:3b:00.0": ^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$
+ * with the slot at most 0x1f (5 bits in PCI). */
+typedef struct pci_addr {
+        unsigned domain, bus, slot, function;
+} pci_addr;
+
+static bool pci_addr_parse(const char *a, pci_addr *out)
+{
+        static const char pattern[] = "xxxx:xx:xx.f";
+        char *end;
+
+        if (!a || strlen(a) != sizeof(pattern) - 1)
+                return false;
+        for (size_t i = 0; pattern[i]; i++) {
+                bool ok = pattern[i] == 'x'   ? isdigit((unsigned char)a[i]) ||
+                                                        (a[i] >= 'a' && a[i] <= 'f')
+                          : pattern[i] == 'f' ? a[i] >= '0' && a[i] <= '7'
+                                              : a[i] == pattern[i];
+                if (!ok)
+                        return false;
+        }
+        out->domain = (unsigned)strtoul(a, &end, 16);
+        out->bus = (unsigned)strtoul(a + 5, &end, 16);
+        out->slot = (unsigned)strtoul(a + 8, &end, 16);
+        out->function = (unsigned)(a[11] - '0');
+        return out->slot <= 0x1f;
+}
+
+/* The cards behind the hostdevs: functions that share domain:bus:slot, in
+ * the order their first function was given.  fn[f] is the index into
+ * s->hostdevs of function f, or -1. */
+typedef struct card {
+        pci_addr addr;
+        int fn[8];
+        unsigned n_fn;
+} card;
+
+static int cards_of(const orch_domain_spec *s, card *cards, size_t *n_cards, hd_error *err)
+{
+        *n_cards = 0;
+        if (s->n_hostdevs > ORCH_HOSTDEVS_MAX)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "%zu PCI functions given for passthrough; at most %d fit "
+                                    "one workspace",
+                                    s->n_hostdevs, ORCH_HOSTDEVS_MAX);
+        if (s->n_hostdevs && !s->hostdevs)
+                return hd_error_set(err, HD_E_INTERNAL, "n_hostdevs is %zu but no hostdevs given",
+                                    s->n_hostdevs);
+        for (size_t i = 0; i < s->n_hostdevs; i++) {
+                const char *a = s->hostdevs[i].address;
+                pci_addr pa;
+                size_t c;
+
+                if (!pci_addr_parse(a, &pa))
+                        return hd_error_set(err, HD_E_INVALID,
+                                            "hostdev address '%.40s' is invalid: use a PCI "
+                                            "address in lower-case hex like 0000:3b:00.0 (slot "
+                                            "up to 1f, function 0 to 7)",
+                                            a ? a : "");
+                for (c = 0; c < *n_cards; c++)
+                        if (cards[c].addr.domain == pa.domain && cards[c].addr.bus == pa.bus &&
+                            cards[c].addr.slot == pa.slot)
+                                break;
+                if (c == *n_cards) {
+                        cards[c] = (card){.addr = pa};
+                        for (int f = 0; f < 8; f++)
+                                cards[c].fn[f] = -1;
+                        (*n_cards)++;
+                }
+                if (cards[c].fn[pa.function] >= 0)
+                        return hd_error_set(err, HD_E_INVALID,
+                                            "hostdev %s is given twice: a PCI function can be "
+                                            "passed through once",
+                                            a);
+                cards[c].fn[pa.function] = (int)i;
+                cards[c].n_fn++;
+        }
+        /* A guest finds a slot's functions only through function 0. */
+        for (size_t c = 0; c < *n_cards; c++)
+                if (cards[c].fn[0] < 0)
+                        return hd_error_set(err, HD_E_INVALID,
+                                            "hostdev %s is given without function 0 of its card "
+                                            "(%.11s0): pass every function of the card",
+                                            s->hostdevs[cards[c].fn[cards[c].addr.function]].address,
+                                            s->hostdevs[cards[c].fn[cards[c].addr.function]].address);
+        return 0;
+}
+
+static int passthrough_check(const orch_domain_spec *s, hd_error *err)
+{
+        card cards[ORCH_HOSTDEVS_MAX];
+        size_t n_cards;
+
+        if (cards_of(s, cards, &n_cards, err) < 0)
+                return -1;
+        if (s->n_hostdevs && strcmp(s->virt_type, "kvm") != 0)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "GPU passthrough needs KVM; this host runs guests under TCG");
+        if (s->numa_pin && (s->numa_node < 0 || s->numa_node > ORCH_NUMA_NODE_MAX))
+                return hd_error_set(err, HD_E_INVALID, "numa_node must be between 0 and %d (got %d)",
+                                    ORCH_NUMA_NODE_MAX, s->numa_node);
+        if (s->numa_pin && s->n_pin_cpus == 0)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "NUMA placement on node %d needs pin_cpus, that node's host "
+                                    "CPUs",
+                                    s->numa_node);
+        if (!s->numa_pin && s->n_pin_cpus)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "pin_cpus is given without a NUMA node to place the "
+                                    "workspace on");
+        if (s->n_pin_cpus > ORCH_HOST_CPU_MAX || (s->n_pin_cpus && !s->pin_cpus))
+                return hd_error_set(err, HD_E_INVALID, "pin_cpus holds %zu CPUs; at most %d",
+                                    s->n_pin_cpus, ORCH_HOST_CPU_MAX);
+        for (size_t i = 0; i < s->n_pin_cpus; i++)
+                if (s->pin_cpus[i] >= ORCH_HOST_CPU_MAX)
+                        return hd_error_set(err, HD_E_INVALID,
+                                            "pin_cpus holds host CPU %u; host CPUs are numbered "
+                                            "0 to %d",
+                                            s->pin_cpus[i], ORCH_HOST_CPU_MAX - 1);
+        /* QEMU refuses guest memory that is not a whole number of pages. */
+        if (s->hugepages && s->memory_mib % 2)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "memory_mib must be a multiple of 2 (the huge page size) "
+                                    "with hugepages (got %llu)",
+                                    (unsigned long long)s->memory_mib);
+        return 0;
+}
+
 static int spec_check(const orch_domain_spec *s, hd_error *err)
 {
         const size_t sun_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
@@ -194,7 +324,7 @@ static int spec_check(const orch_domain_spec *s, hd_error *err)
             path_check("console_log_path", s->console_log_path, true, PATH_MAX, err) < 0 ||
             path_check("emulator", s->emulator, false, PATH_MAX, err) < 0)
                 return -1;
-        return 0;
+        return passthrough_check(s, err);
 }
 
 /* ---- rendering --------------------------------------------------------------- */
@@ -257,12 +387,64 @@ static void add_metadata(xmlNodePtr root, const orch_domain_spec *s)
         text(ws, ns, "created", created);
 }
 
+static int cmp_unsigned(const void *a, const void *b)
+{
+        unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+        return (x > y) - (x < y);
+}
+
+/* pin_cpus as libvirt's cpuset syntax, sorted, with runs as ranges: "0-15,32-47". */
+static char *cpuset_of(const orch_domain_spec *s)
+{
+        _cleanup_free_ unsigned *c = hd_malloc0(s->n_pin_cpus * sizeof(*c));
+        hd_buf out = HD_BUF_INIT;
+
+        memcpy(c, s->pin_cpus, s->n_pin_cpus * sizeof(*c));
+        qsort(c, s->n_pin_cpus, sizeof(*c), cmp_unsigned);
+        for (size_t i = 0, j; i < s->n_pin_cpus; i = j) {
+                for (j = i + 1; j < s->n_pin_cpus && c[j] <= c[j - 1] + 1; j++)
+                        ;
+                hd_buf_appendf(&out, "%s%u", out.len ? "," : "", c[i]);
+                if (c[j - 1] != c[i])
+                        hd_buf_appendf(&out, "-%u", c[j - 1]);
+        }
+        return hd_buf_steal(&out);
+}
+
+/* The vCPU count, and with NUMA placement the node's host CPUs as the set
+ * every vCPU may run on (<vcpu cpuset>) with memory strictly from the node.
+ * A set rather than vCPU i on CPU i: hostd does not hand out host CPUs, so
+ * 1:1 pins would stack every workspace on the node's first CPUs while the
+ * others idle; within the set the host scheduler balances, and the set
+ * also holds QEMU's emulator and I/O threads, which touch guest memory and
+ * map it for the GPUs' DMA. */
+static void add_vcpu_numa(xmlNodePtr root, const orch_domain_spec *s)
+{
+        xmlNodePtr n = num(root, "vcpu", s->vcpus);
+        char node[16];
+
+        xmlNewProp(n, BAD_CAST "placement", BAD_CAST "static");
+        if (!s->numa_pin)
+                return;
+        _cleanup_free_ char *cpuset = cpuset_of(s);
+        xmlNewProp(n, BAD_CAST "cpuset", BAD_CAST cpuset);
+        snprintf(node, sizeof(node), "%d", s->numa_node);
+        elem_attrs(elem(root, "numatune"), "memory", "mode", "strict", "nodeset", node, NULL);
+}
+
 static void add_cpu(xmlNodePtr root, const orch_domain_spec *s)
 {
         if (strcmp(s->virt_type, "kvm") == 0) {
                 /* The host's CPU as it is: fastest, and hostd does not live-migrate. */
-                elem_attrs(root, "cpu", "mode", "host-passthrough", "check", "none",
-                           "migratable", "on", NULL);
+                xmlNodePtr cpu = elem_attrs(root, "cpu", "mode", "host-passthrough", "check",
+                                            "none", "migratable", "on", NULL);
+                /* GPUs map large 64-bit BARs (128 GiB each on an H100): give
+                 * the guest the host's physical address width, so that the
+                 * firmware and the guest kernel have room to place them
+                 * (QEMU's default 40 bits hold 1 TiB in all). */
+                if (s->n_hostdevs)
+                        elem_attrs(cpu, "maxphysaddr", "mode", "passthrough", NULL);
                 return;
         }
         /* TCG cannot pass the host CPU through.  libvirt's default, qemu64,
@@ -311,6 +493,67 @@ static void add_interface(xmlNodePtr devices, const orch_domain_spec *s)
         elem_attrs(nic, "model", "type", "virtio", NULL);
 }
 
+/* libvirt's spelling: domain='0x0000' bus='0x3b' slot='0x00' function='0x0'. */
+static void pci_address(xmlNodePtr parent, const pci_addr *a, bool guest)
+{
+        xmlNodePtr n = elem(parent, "address");
+        char v[4][16];
+
+        snprintf(v[0], sizeof(v[0]), "0x%04x", a->domain);
+        snprintf(v[1], sizeof(v[1]), "0x%02x", a->bus);
+        snprintf(v[2], sizeof(v[2]), "0x%02x", a->slot);
+        snprintf(v[3], sizeof(v[3]), "0x%x", a->function);
+        if (guest)
+                xmlNewProp(n, BAD_CAST "type", BAD_CAST "pci");
+        xmlNewProp(n, BAD_CAST "domain", BAD_CAST v[0]);
+        xmlNewProp(n, BAD_CAST "bus", BAD_CAST v[1]);
+        xmlNewProp(n, BAD_CAST "slot", BAD_CAST v[2]);
+        xmlNewProp(n, BAD_CAST "function", BAD_CAST v[3]);
+}
+
+/* Each card on a PCIe root port of its own (q35 has no conventional PCI
+ * slots for it, and a port per card is how real hosts are wired), the
+ * card's functions kept together as one multifunction device with the host
+ * function numbers, so that the guest's drivers see the card whole.  The
+ * ports take the controller indexes 1..n, hence the buses 1..n; libvirt
+ * places the ports on pcie-root and gives the other devices ports after. */
+static void add_hostdevs(xmlNodePtr devices, const orch_domain_spec *s)
+{
+        card cards[ORCH_HOSTDEVS_MAX];
+        size_t n_cards;
+
+        if (cards_of(s, cards, &n_cards, NULL) < 0)
+                return; /* not reached: spec_check ran it */
+        for (size_t c = 0; c < n_cards; c++) {
+                char index[24];
+
+                snprintf(index, sizeof(index), "%zu", c + 1);
+                elem_attrs(devices, "controller", "type", "pci", "index", index, "model",
+                           "pcie-root-port", NULL);
+        }
+        for (size_t c = 0; c < n_cards; c++) {
+                for (unsigned f = 0; f < 8; f++) {
+                        const orch_domain_hostdev *h;
+                        pci_addr host = cards[c].addr, guest = {0, (unsigned)c + 1, 0, f};
+                        xmlNodePtr hd;
+
+                        if (cards[c].fn[f] < 0)
+                                continue;
+                        h = &s->hostdevs[cards[c].fn[f]];
+                        host.function = f;
+                        hd = elem_attrs(devices, "hostdev", "mode", "subsystem", "type", "pci",
+                                        "managed", "yes", NULL);
+                        elem_attrs(hd, "driver", "name", "vfio", NULL);
+                        pci_address(elem(hd, "source"), &host, false);
+                        if (h->rom_bar_off)
+                                elem_attrs(hd, "rom", "bar", "off", NULL);
+                        pci_address(hd, &guest, true);
+                        if (f == 0 && cards[c].n_fn > 1)
+                                xmlNewProp(hd->last, BAD_CAST "multifunction", BAD_CAST "on");
+                }
+        }
+}
+
 static void add_devices(xmlNodePtr root, const orch_domain_spec *s)
 {
         xmlNodePtr devices = elem(root, "devices");
@@ -322,6 +565,7 @@ static void add_devices(xmlNodePtr root, const orch_domain_spec *s)
         /* No USB controller at all, hence no tablet: nothing is plugged in. */
         elem_attrs(devices, "controller", "type", "usb", "model", "none", NULL);
         add_interface(devices, s);
+        add_hostdevs(devices, s);
 
         n = elem_attrs(devices, "serial", "type", "pty", NULL);
         elem_attrs(n, "log", "file", s->console_log_path, "append", "on", NULL);
@@ -334,7 +578,10 @@ static void add_devices(xmlNodePtr root, const orch_domain_spec *s)
         elem_attrs(n, "target", "type", "virtio", "name", ORCH_AGENT_CHANNEL, NULL);
 
         /* No <graphics> and no <video>: no VNC or SPICE listener exists. */
-        elem_attrs(devices, "memballoon", "model", "virtio", NULL);
+        /* VFIO pins all guest memory for the GPUs' DMA (and huge pages are
+         * never swapped): a balloon could not give any back, so there is none. */
+        elem_attrs(devices, "memballoon", "model", s->n_hostdevs || s->hugepages ? "none" : "virtio",
+                   NULL);
         n = elem_attrs(devices, "rng", "model", "virtio", NULL);
         xmlNewProp(text(n, NULL, "backend", "/dev/urandom"), BAD_CAST "model", BAD_CAST "random");
 }
@@ -351,7 +598,11 @@ static xmlDocPtr render(const orch_domain_spec *s)
         add_metadata(root, s);
         xmlNewProp(num(root, "memory", s->memory_mib), BAD_CAST "unit", BAD_CAST "MiB");
         xmlNewProp(num(root, "currentMemory", s->memory_mib), BAD_CAST "unit", BAD_CAST "MiB");
-        xmlNewProp(num(root, "vcpu", s->vcpus), BAD_CAST "placement", BAD_CAST "static");
+        /* The host's default huge page size (2 MiB, or what ops configured),
+         * taken from the NUMA node's pool when the domain is placed. */
+        if (s->hugepages)
+                elem(elem(root, "memoryBacking"), "hugepages");
+        add_vcpu_numa(root, s);
 
         n = elem(root, "os");
         xmlNewProp(text(n, NULL, "type", "hvm"), BAD_CAST "arch", BAD_CAST "x86_64");

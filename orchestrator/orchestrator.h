@@ -24,6 +24,17 @@
 #define ORCH_VCPUS_MAX 255     /* q35 without an IOMMU: 255 APIC ids */
 #define ORCH_MEMORY_MIB_MIN 64
 #define ORCH_MEMORY_MIB_MAX (4u << 20) /* 4 TiB */
+#define ORCH_HOSTDEVS_MAX 16   /* PCI functions passed through to one domain */
+#define ORCH_HOST_CPU_MAX 4096 /* host CPU numbers are below this */
+#define ORCH_NUMA_NODE_MAX 1023
+
+/* One host PCI function passed through with VFIO ("0000:3b:00.0", lower
+ * case).  The functions of one card (same domain:bus:slot) become one
+ * multifunction device in the guest, so function 0 must be among them. */
+typedef struct orch_domain_hostdev {
+        const char *address;
+        bool rom_bar_off;          /* <rom bar='off'/>: only when configured so */
+} orch_domain_hostdev;
 
 /* What a workspace's domain looks like.  Strings are borrowed, not owned. */
 typedef struct orch_domain_spec {
@@ -44,6 +55,18 @@ typedef struct orch_domain_spec {
         const char *agent_socket_path; /* absolute; the host end of ORCH_AGENT_CHANNEL */
         const char *console_log_path;  /* absolute; the serial console is appended to it */
         const char *emulator;      /* optional absolute path of the QEMU binary */
+        /* GPU passthrough: every function of every assigned card.  Needs
+         * virt_type "kvm" (VFIO does not work under TCG). */
+        const orch_domain_hostdev *hostdevs;
+        size_t n_hostdevs;         /* 0 .. ORCH_HOSTDEVS_MAX */
+        /* NUMA placement (zero: none): memory strictly on numa_node, every
+         * vCPU and the emulator threads allowed on pin_cpus (that node's
+         * host CPUs, from orch_numa_cpus); both are required together. */
+        bool numa_pin;
+        int numa_node;             /* 0 .. ORCH_NUMA_NODE_MAX when numa_pin */
+        const unsigned *pin_cpus;
+        size_t n_pin_cpus;
+        bool hugepages;            /* back guest memory with the host's default huge pages */
 } orch_domain_spec;
 
 /* Check a spec (HD_E_INVALID with a message naming the field) and render it.

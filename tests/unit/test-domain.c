@@ -25,14 +25,51 @@ static bool is_regular(const char *path)
         return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The arrays a spec points to, filled from the JSON. */
+typedef struct spec_arrays {
+        orch_domain_hostdev hostdevs[32];
+        unsigned pin_cpus[512];
+} spec_arrays;
+
+/* "hostdevs": [{"address": "0000:3b:00.0", "rom_bar_off": true}, ...],
+ * "numa_node": N (absent: no NUMA placement), "pin_cpus": [0, 1, ...],
+ * "hugepages": true.  -1 when an array is too long or malformed. */
+static int passthrough_from_json(json_t *j, orch_domain_spec *s, spec_arrays *a)
+{
+        json_t *hostdevs = json_object_get(j, "hostdevs");
+        json_t *cpus = json_object_get(j, "pin_cpus");
+        json_t *node = json_object_get(j, "numa_node");
+        json_t *v;
+        size_t i;
+
+        if (json_array_size(hostdevs) > HD_ARRAY_SIZE(a->hostdevs) ||
+            json_array_size(cpus) > HD_ARRAY_SIZE(a->pin_cpus))
+                return -1;
+        json_array_foreach(hostdevs, i, v) {
+                a->hostdevs[i].address = json_string_value(json_object_get(v, "address"));
+                a->hostdevs[i].rom_bar_off = json_is_true(json_object_get(v, "rom_bar_off"));
+        }
+        json_array_foreach(cpus, i, v)
+                a->pin_cpus[i] = (unsigned)json_integer_value(v);
+        s->hostdevs = a->hostdevs;
+        s->n_hostdevs = json_array_size(hostdevs);
+        s->pin_cpus = a->pin_cpus;
+        s->n_pin_cpus = json_array_size(cpus);
+        s->numa_pin = node != NULL;
+        s->numa_node = (int)json_integer_value(node);
+        s->hugepages = json_is_true(json_object_get(j, "hugepages"));
+        return 0;
+}
+
 /* A spec whose strings point into the JSON document (kept alive by caller).
  * Unknown keys are refused so that a typo in a fixture cannot go unseen. */
-static int spec_from_json(json_t *j, orch_domain_spec *s, const char **bad_key)
+static int spec_from_json(json_t *j, orch_domain_spec *s, spec_arrays *a, const char **bad_key)
 {
         static const char *const keys[] = {
                 "id", "display_name", "owner", "template", "image", "created", "virt_type",
                 "vcpus", "memory_mib", "disk_path", "network", "bridge", "mac",
                 "agent_socket_path", "console_log_path", "emulator", "instance",
+                "hostdevs", "numa_node", "pin_cpus", "hugepages",
         };
         const char *key;
         json_t *value;
@@ -64,7 +101,7 @@ static int spec_from_json(json_t *j, orch_domain_spec *s, const char **bad_key)
         s->agent_socket_path = json_string_value(json_object_get(j, "agent_socket_path"));
         s->console_log_path = json_string_value(json_object_get(j, "console_log_path"));
         s->emulator = json_string_value(json_object_get(j, "emulator"));
-        return 0;
+        return passthrough_from_json(j, s, a);
 }
 
 /* Compare got with the file at path, or rewrite it when regenerating. */
@@ -88,6 +125,38 @@ static void golden(const char *path, const char *got, const char *what)
 static bool same(const char *a, const char *b)
 {
         return (!a || !*a) ? (!b || !*b) : (b && strcmp(a, b) == 0);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+        size_t n = 0;
+
+        for (const char *p = hay; (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
+/* What a golden file could get wrong when regenerated without a look. */
+static void check_passthrough(const char *name, const orch_domain_spec *s, const char *xml)
+{
+        _cleanup_free_ char *what = NULL;
+
+        what = hd_asprintf("%s: one managed VFIO hostdev per PCI function given", name);
+        CHECK(count(xml, "<hostdev mode=\"subsystem\" type=\"pci\" managed=\"yes\">") ==
+                              s->n_hostdevs &&
+                      count(xml, "<driver name=\"vfio\"/>") == s->n_hostdevs,
+              what);
+        free(what);
+        what = hd_asprintf("%s: a large physical address space and no balloon with GPUs", name);
+        CHECK(!s->n_hostdevs || (strstr(xml, "<maxphysaddr mode=\"passthrough\"/>") &&
+                                 strstr(xml, "<memballoon model=\"none\"/>")),
+              what);
+        free(what);
+        what = hd_asprintf("%s: NUMA placement and huge pages only when asked", name);
+        CHECK(!!strstr(xml, "<numatune>") == s->numa_pin &&
+                      !!strstr(xml, " cpuset=\"") == s->numa_pin &&
+                      !!strstr(xml, "<hugepages/>") == s->hugepages,
+              what);
 }
 
 static void check_valid_and_round_trip(const char *name, const orch_domain_spec *s,
@@ -137,6 +206,7 @@ static void run_case(const char *dir, const char *name)
         json_auto_t *j = NULL;
         const char *bad_key = NULL;
         orch_domain_spec spec;
+        spec_arrays arrays;
         json_error_t jerr;
         hd_error err = {0};
         bool want_error;
@@ -145,8 +215,9 @@ static void run_case(const char *dir, const char *name)
                 return;
         j = json_load_file(spec_path, JSON_REJECT_DUPLICATES, &jerr);
         what = hd_asprintf("%s: spec.json is a JSON object of known keys", name);
-        if (!CHECK(j && json_is_object(j) && spec_from_json(j, &spec, &bad_key) == 0, what)) {
-                printf("#   %s %s\n", j ? "unknown key" : jerr.text, bad_key ? bad_key : "");
+        if (!CHECK(j && json_is_object(j) && spec_from_json(j, &spec, &arrays, &bad_key) == 0, what)) {
+                printf("#   %s %s\n", j ? "unknown key or too long an array" : jerr.text,
+                       bad_key ? bad_key : "");
                 return;
         }
         xml = orch_domain_xml(&spec, &err);
@@ -171,6 +242,7 @@ static void run_case(const char *dir, const char *name)
         }
         golden(xml_path, xml, what);
         check_valid_and_round_trip(name, &spec, xml);
+        check_passthrough(name, &spec, xml);
 }
 
 static void test_fixtures(void)
@@ -206,6 +278,33 @@ static void test_hostile_escaped(void)
               "markup in a display name is escaped as text");
         CHECK(xml && strstr(xml, "<source file=\"/d'&quot;&amp;&lt;&gt;\"/>"),
               "quotes and markup in a path are escaped in the attribute");
+}
+
+static void test_pin_cpus_ranges(void)
+{
+        static const unsigned cpus[] = {9, 3, 1, 2, 2, 7, 8, 4095};
+        static const orch_domain_hostdev gpu[] = {{.address = "0000:3b:00.0"}};
+        orch_domain_spec s = {
+                .id = "ws-pin", .display_name = "p", .owner = "o", .created = 1,
+                .virt_type = "kvm", .vcpus = 4, .memory_mib = 1024, .disk_path = "/d",
+                .network = "n", .agent_socket_path = "/a", .console_log_path = "/c",
+                .hostdevs = gpu, .n_hostdevs = 1, .numa_pin = true, .numa_node = 0,
+                .pin_cpus = cpus, .n_pin_cpus = HD_ARRAY_SIZE(cpus),
+        };
+        _cleanup_free_ char *xml = orch_domain_xml(&s, NULL);
+
+        CHECK_CONTAINS(xml, "<vcpu placement=\"static\" cpuset=\"1-3,7-9,4095\">4</vcpu>",
+                       "host CPUs given in any order, repeated, are pinned as sorted ranges");
+        s.numa_node = 0;
+        s.numa_pin = false;
+        s.hostdevs = NULL;
+        s.n_hostdevs = 0;
+        s.n_pin_cpus = 0;
+        free(xml);
+        xml = orch_domain_xml(&s, NULL);
+        CHECK(xml && !strstr(xml, "numatune") && !strstr(xml, "cpuset") &&
+                      !strstr(xml, "hostdev") && !strstr(xml, "maxphysaddr"),
+              "a zeroed spec (node 0 but numa_pin false) gets no placement and no passthrough");
 }
 
 static void test_meta_parse(void)
@@ -261,6 +360,7 @@ int main(void)
                 return tl_done();
         test_fixtures();
         test_hostile_escaped();
+        test_pin_cpus_ranges();
         test_meta_parse();
         hd_run(rm, NULL, NULL);
         return tl_done();
