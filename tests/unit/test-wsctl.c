@@ -5,6 +5,7 @@
  * recorded, each answer comes from a queue whose last entry repeats. */
 #include "tools/wsctl/cli.c"
 #include "tools/wsctl/format.c"
+#include "tools/wsctl/gpus.c"
 #include "tools/wsctl/images.c"
 #include "tools/wsctl/keys.c"
 #include "tools/wsctl/request.c"
@@ -348,6 +349,27 @@ static void test_usage_errors(void)
                 {{"ssh", "dev", "-v"}, "ssh: unknown option -v",
                  "ssh's own options go after --, so a stray one never starts a session"},
                 {{"images", "rename"}, "images: unknown subcommand 'rename'", "an unknown images subcommand"},
+                {{"create", "--image", "deb", "--gpus", "17", "dev"}, "--gpus 17: give a number of GPUs from 0 to 16",
+                 "more than 16 GPUs is refused before sending"},
+                {{"create", "--image", "deb", "--gpus", "-1", "dev"}, "--gpus -1: give a number of GPUs from 0 to 16",
+                 "a negative GPU count is refused"},
+                {{"create", "--image", "deb", "--gpus", "two", "dev"}, "--gpus two: give a number of GPUs",
+                 "--gpus must be a number"},
+                {{"create", "--image", "deb", "--gpus", "2", "--gpu-numa", "strict", "dev"},
+                 "--gpu-numa strict: give required or preferred", "--gpu-numa takes required or preferred only"},
+                {{"create", "--image", "deb", "--gpus", "2", "--gpu-model", "", "dev"}, "--gpu-model wants a model name",
+                 "an empty --gpu-model is refused"},
+                {{"create", "--image", "deb", "--gpu-model", "H100", "dev"},
+                 "--gpu-model and --gpu-numa need --gpus N (1 or more)", "a GPU model without a GPU count is refused"},
+                {{"create", "--image", "deb", "--gpus", "0", "--gpu-numa", "required", "dev"},
+                 "--gpu-model and --gpu-numa need --gpus N", "a NUMA policy for zero GPUs is refused"},
+                {{"gpus", "show"}, "gpus show: missing ADDRESS", "gpus show needs an address"},
+                {{"gpus", "clear", "3b:00"}, "gpus clear: '3b:00' is not a PCI address (e.g. 0000:3b:00.0)",
+                 "a malformed PCI address is refused before sending"},
+                {{"gpus", "clear", "0000:3b:00.0/../x"}, "is not a PCI address",
+                 "an address with a path in it is refused"},
+                {{"gpus", "list", "extra"}, "gpus: unexpected argument 'extra'", "gpus list takes no operand"},
+                {{"gpus", "reset"}, "gpus: unknown subcommand 'reset'", "an unknown gpus subcommand"},
                 {{}, "no command given", "wsctl without a command is a usage error"},
         };
 
@@ -375,6 +397,15 @@ static void test_help(void)
         r = run("stop", "--help", NULL);
         CHECK(r.rc == 0, "a command's --help succeeds");
         CHECK_CONTAINS(r.out, "usage: wsctl stop [--force] [--wait [--timeout DUR]] NAME\n", "it starts with the usage");
+        result_free(&r);
+        r = run("help", "create", NULL);
+        CHECK_CONTAINS(r.out, "--gpus N [--gpu-model MODEL] [--gpu-numa required|preferred]",
+                       "create's usage names the GPU options");
+        CHECK_CONTAINS(r.out, "  --gpu-numa POLICY required: all GPUs on one NUMA node, or fail;\n",
+                       "create's help explains the NUMA policies");
+        result_free(&r);
+        r = run("--help", NULL);
+        CHECK_CONTAINS(r.out, "  gpus         list the host's GPUs", "the command list names gpus");
         result_free(&r);
         r = run("help", "ssh", NULL);
         CHECK_CONTAINS(r.out, "usage: wsctl ssh [--print] NAME", "wsctl help CMD is CMD --help");
@@ -420,6 +451,150 @@ static void test_create(void)
         reset();
         r = run("create", "--image", "deb", "--ssh-key", "/nonexistent/key.pub", "dev", NULL);
         CHECK(r.rc == 1 && requests.len == 0, "a missing key file stops create before any request");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--gpus", "2", "--gpu-model", "H100", "--gpu-numa",
+                "required", "trainbox", NULL);
+        CHECK(r.rc == 0, "create with GPUs succeeds on 202");
+        CHECK_STR(requests.data,
+                  "POST /v1/workspaces {\"ssh_keys\":[\"ssh-ed25519 AAAA1 a@x\",\"ssh-rsa AAAA2 a@y\"],\"gpus\":2,"
+                  "\"gpu_model\":\"H100\",\"gpu_numa\":\"required\",\"name\":\"trainbox\",\"image\":\"deb\"}\n",
+                  "create sends the GPU count, model and NUMA policy");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        r = run("create", "--image", "deb", "--ssh-key", keys, "dev", NULL);
+        CHECK(r.rc == 0 && !strstr(requests.data, "gpu"), "create without --gpus sends no GPU field");
+        result_free(&r);
+
+        reset();
+        answer(503, "{\"error\":{\"code\":\"no_resources\",\"message\":\"no free H100: 0 of 8 free\"}}");
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--gpus", "2", "--gpu-model", "H100", "--wait",
+                "trainbox", NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR, "no free GPU (503) exits 1");
+        CHECK_STR(r.err, "wsctl: no free H100: 0 of 8 free\n", "the server's message says how many are free");
+        CHECK(count(requests.data, "\n") == 1, "a refused create is not followed by --wait");
+        result_free(&r);
+}
+
+#define GPU_LIST                                                                                                  \
+        "{\"host_problem\":null,\"gpus\":["                                                                        \
+        "{\"address\":\"0000:3b:00.0\",\"model\":\"GH100 [H100 SXM5 80GB]\",\"id\":\"10de:2330\",\"numa_node\":0,"  \
+        "\"iommu_group\":14,\"driver\":\"vfio-pci\",\"reset_method\":\"flr bus\","                                 \
+        "\"functions\":[\"0000:3b:00.0\"],\"state\":\"assigned\",\"workspace\":\"ws-3f9c0a1b2c3d4e5f\","            \
+        "\"reason\":null},"                                                                                         \
+        "{\"address\":\"0000:5d:00.0\",\"model\":\"GH100 [H100 SXM5 80GB]\",\"id\":\"10de:2330\",\"numa_node\":1,"  \
+        "\"iommu_group\":27,\"driver\":\"nvidia\",\"reset_method\":\"flr bus\",\"functions\":[\"0000:5d:00.0\"],"    \
+        "\"state\":\"free\",\"workspace\":null,\"reason\":null},"                                                   \
+        "{\"address\":\"0000:03:00.0\",\"model\":\"AD102GL [RTX 6000 Ada]\",\"id\":\"10de:26b1\",\"numa_node\":-1,"  \
+        "\"iommu_group\":3,\"driver\":null,\"reset_method\":null,"                                                 \
+        "\"functions\":[\"0000:03:00.0\",\"0000:03:00.1\"],\"state\":\"unusable\",\"workspace\":null,"               \
+        "\"reason\":\"shares IOMMU group 3 with 0000:04:00.0 Ethernet controller\"},"                                 \
+        "{\"address\":\"0000:9a:00.0\",\"model\":\"10de:2330\",\"id\":\"10de:2330\",\"numa_node\":1,"             \
+        "\"iommu_group\":40,\"state\":\"quarantined\",\"reason\":\"reset failed after ws-1 stopped: bus reset "       \
+        "timed out\"}]}"
+
+static void test_gpus(void)
+{
+        result r;
+
+        reset();
+        answer(200, GPU_LIST);
+        r = run("gpus", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "GET /v1/gpus\n") == 0, "wsctl gpus is gpus list: GET /v1/gpus");
+        CHECK_STR(r.out,
+                  "ADDRESS       MODEL                   ID         NUMA  GROUP  STATE        WORKSPACE/REASON\n"
+                  "0000:3b:00.0  GH100 [H100 SXM5 80GB]  10de:2330  0     14     assigned     ws-3f9c0a1b2c3d4e5f\n"
+                  "0000:5d:00.0  GH100 [H100 SXM5 80GB]  10de:2330  1     27     free         -\n"
+                  "0000:03:00.0  AD102GL [RTX 6000 Ada]  10de:26b1  -     3      unusable     shares IOMMU group 3 with "
+                  "0000:04:00.0 Ethernet controller\n"
+                  "0000:9a:00.0  10de:2330               10de:2330  1     40     quarantined  reset failed after ws-1 "
+                  "stopped: bus reset timed out\n",
+                  "gpus prints every GPU with its holder, or the full reason it cannot be used");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"host_problem\":\"the IOMMU is off: add intel_iommu=on to the kernel command line\","
+                    "\"gpus\":[{\"address\":\"0000:3b:00.0\",\"model\":\"GH100\",\"id\":\"10de:2330\",\"numa_node\":0,"
+                    "\"iommu_group\":-1,\"state\":\"unusable\",\"reason\":\"the IOMMU is off\"}]}");
+        r = run("gpus", "list", NULL);
+        CHECK_STR(r.out,
+                  "ADDRESS       MODEL  ID         NUMA  GROUP  STATE     WORKSPACE/REASON\n"
+                  "0000:3b:00.0  GH100  10de:2330  0     -      unusable  the IOMMU is off\n"
+                  "host: the IOMMU is off: add intel_iommu=on to the kernel command line\n",
+                  "a host that refuses passthrough says why under the table; no IOMMU group shows as -");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"host_problem\":\"ACS override is on (pcie_acs_override=)\",\"gpus\":[]}");
+        r = run("gpus", NULL);
+        CHECK_STR(r.out, "no GPUs on this host\nhost: ACS override is on (pcie_acs_override=)\n",
+                  "without GPUs the host's problem is still printed");
+        result_free(&r);
+
+        reset();
+        answer(200, GPU_LIST);
+        r = run("gpus", "show", "03:00.0", NULL);
+        CHECK(r.rc == 0, "gpus show finds a GPU by its short address");
+        CHECK_STR(r.out,
+                  "address:       0000:03:00.0\n"
+                  "model:         AD102GL [RTX 6000 Ada]\n"
+                  "id:            10de:26b1\n"
+                  "state:         unusable\n"
+                  "reason:        shares IOMMU group 3 with 0000:04:00.0 Ethernet controller\n"
+                  "numa node:     -\n"
+                  "iommu group:   3\n"
+                  "functions:     0000:03:00.0, 0000:03:00.1\n"
+                  "driver:        none (unbound)\n"
+                  "reset method:  unknown\n",
+                  "gpus show prints the GPU's functions, driver, reset method and reason");
+        result_free(&r);
+
+        reset();
+        answer(200, GPU_LIST);
+        r = run("gpus", "show", "0000:3B:00.0", NULL);
+        CHECK(r.rc == 0 && strstr(r.out, "workspace:     ws-3f9c0a1b2c3d4e5f\n") &&
+                      strstr(r.out, "driver:        vfio-pci\n") && strstr(r.out, "reset method:  flr bus\n"),
+              "gpus show of an assigned GPU names its workspace; upper-case hex is accepted");
+        result_free(&r);
+
+        reset();
+        answer(200, GPU_LIST);
+        r = run("gpus", "show", "0000:aa:00.0", NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR, "gpus show of an unknown address exits 1");
+        CHECK_STR(r.err, "wsctl: no GPU 0000:aa:00.0 on this host (wsctl gpus lists them)\n", "and says so");
+        result_free(&r);
+
+        reset();
+        answer(200, GPU_LIST);
+        r = run("gpus", "refresh", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "POST /v1/gpus/refresh\n") == 0, "gpus refresh posts to /refresh");
+        CHECK(strncmp(r.out, "ADDRESS", 7) == 0 && count(r.out, "\n") == 5, "and prints the new table");
+        result_free(&r);
+
+        reset();
+        answer(200, GPU_LIST);
+        r = run("gpus", "clear", "9a:00.0", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "POST /v1/gpus/0000:9a:00.0/clear\n") == 0,
+              "gpus clear posts to /v1/gpus/ADDRESS/clear with the full address");
+        result_free(&r);
+
+        reset();
+        answer(403, "{\"error\":{\"code\":\"forbidden\",\"message\":\"clearing a GPU needs root on the host\"}}");
+        r = run("gpus", "clear", "0000:9a:00.0", NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR, "a refused clear (403) exits 1");
+        CHECK_STR(r.err, "wsctl: clearing a GPU needs root on the host\n", "with the server's message");
+        CHECK_STR(r.out, "", "and prints no table");
+        result_free(&r);
+
+        reset();
+        answer(200, GPU_LIST);
+        r = run("gpus", "--json", NULL);
+        CHECK(r.rc == 0 && strstr(r.out, "\"host_problem\": null") && !strstr(r.out, "ADDRESS  "),
+              "gpus --json prints hostd's JSON instead of the table");
         result_free(&r);
 }
 
@@ -541,15 +716,19 @@ static void test_list_and_show(void)
         reset();
         answer(200, "{\"workspaces\":["
                     "{\"name\":\"dev\",\"state\":\"ready\",\"image\":\"debian-12\",\"vcpus\":2,\"memory_mib\":4096,"
-                    "\"disk_gib\":40,\"addresses\":[\"10.77.0.5\"]},"
+                    "\"disk_gib\":40,\"addresses\":[\"10.77.0.5\"],\"gpus\":{\"count\":0,\"held\":[]}},"
                     "{\"name\":\"a-much-longer-name\",\"state\":\"provisioning\",\"image\":\"deb\",\"vcpus\":16,"
-                    "\"memory_mib\":1536,\"disk_gib\":1,\"addresses\":[]}]}");
+                    "\"memory_mib\":1536,\"disk_gib\":1,\"addresses\":[],"
+                    "\"gpus\":{\"count\":2,\"model\":\"H100\",\"held\":[\"0000:3b:00.0\",\"0000:5d:00.0\"]}},"
+                    "{\"name\":\"train\",\"state\":\"stopped\",\"image\":\"deb\",\"vcpus\":8,"
+                    "\"memory_mib\":8192,\"disk_gib\":100,\"gpus\":{\"count\":2,\"held\":[]}}]}");
         r = run("list", NULL);
         CHECK_STR(r.out,
-                  "NAME                STATE         IMAGE      VCPUS  MEMORY  DISK  ADDRESS    AGE\n"
-                  "dev                 ready         debian-12  2      4G      40G   10.77.0.5  -\n"
-                  "a-much-longer-name  provisioning  deb        16     1.5G    1G    -          -\n",
-                  "list prints an aligned table with human sizes");
+                  "NAME                STATE         IMAGE      VCPUS  MEMORY  DISK  GPUS  ADDRESS    AGE\n"
+                  "dev                 ready         debian-12  2      4G      40G   -     10.77.0.5  -\n"
+                  "a-much-longer-name  provisioning  deb        16     1.5G    1G    2     -          -\n"
+                  "train               stopped       deb        8      8G      100G  0/2   -          -\n",
+                  "list prints an aligned table with human sizes and GPUs held (held/requested while fewer are held)");
         result_free(&r);
 
         reset();
@@ -569,6 +748,29 @@ static void test_list_and_show(void)
                   "addresses:  10.0.0.2, fd00::2\n"
                   "agent:      version 1.0, cloud-init done, SSH sessions 2, users 1, load 0.50\n",
                   "show prints aligned key: value lines with the reason and the agent, absent values left out");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"name\":\"train\",\"state\":\"ready\",\"vcpus\":32,\"memory_mib\":262144,\"disk_gib\":200,"
+                    "\"gpus\":{\"count\":2,\"model\":\"H100\",\"numa\":\"required\","
+                    "\"held\":[\"0000:3b:00.0\",\"0000:5d:00.0\"]}}");
+        r = run("show", "train", NULL);
+        CHECK_CONTAINS(r.out, "\ngpus:    2 x H100 (numa required): 0000:3b:00.0, 0000:5d:00.0\n",
+                       "show names the GPUs requested, the NUMA policy and the addresses held");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"name\":\"train\",\"state\":\"stopped\",\"vcpus\":2,"
+                    "\"gpus\":{\"count\":2,\"model\":null,\"numa\":null,\"held\":[]}}");
+        r = run("show", "train", NULL);
+        CHECK_CONTAINS(r.out, "\ngpus:    2 x any: none held (stopped)\n",
+                       "a stopped workspace shows that it holds no GPU and why");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"name\":\"dev\",\"state\":\"ready\",\"gpus\":{\"count\":0,\"held\":[]}}");
+        r = run("show", "dev", NULL);
+        CHECK(r.rc == 0 && !strstr(r.out, "gpus:"), "show has no gpus line for a workspace without GPUs");
         result_free(&r);
 }
 
@@ -674,6 +876,7 @@ int main(void)
         test_list_and_show();
         test_ssh_command();
         test_images();
+        test_gpus();
 
         hd_buf_free(&requests);
         {

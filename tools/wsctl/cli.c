@@ -10,6 +10,7 @@
 static const wsctl_command commands[] = {
         {"create", "create a workspace from a golden image",
          "[--image NAME] [--ssh-key FILE]... [--vcpus N] [--memory SIZE] [--disk SIZE]\n"
+         "                    [--gpus N [--gpu-model MODEL] [--gpu-numa required|preferred]]\n"
          "                    [--user NAME] [--wait [--timeout DUR]] NAME",
          "  --image NAME      golden image (default: $WSCTL_IMAGE)\n"
          "  --ssh-key FILE    public key file, one or more keys per line; repeatable\n"
@@ -17,6 +18,11 @@ static const wsctl_command commands[] = {
          "  --vcpus N         virtual CPUs (default from hostd.conf)\n"
          "  --memory SIZE     memory, e.g. 4G or 512M (default from hostd.conf)\n"
          "  --disk SIZE       disk, whole GiB, e.g. 40G (default from hostd.conf)\n"
+         "  --gpus N          whole GPUs passed through with VFIO, 0 to 16 (default 0)\n"
+         "  --gpu-model MODEL only GPUs whose model name contains MODEL (H100) or with\n"
+         "                    that vendor:device id (10de:2330)\n"
+         "  --gpu-numa POLICY required: all GPUs on one NUMA node, or fail;\n"
+         "                    preferred: one node when possible (the default)\n"
          "  --user NAME       user in the guest (default: your user name)\n"
          "  --wait            follow the state changes until the workspace is ready\n"
          "  --timeout DUR     give up waiting after DUR (90s, 20m, 1h; default 20m): exit 5\n",
@@ -58,6 +64,14 @@ static const wsctl_command commands[] = {
          "    --sha256 HEX    refuse the file unless its SHA-256 is HEX\n"
          "  delete NAME       delete an image no workspace uses\n",
          wsctl_cmd_images},
+        {"gpus", "list the host's GPUs, show one, read them again or clear a quarantined one",
+         "[list] | show ADDRESS | refresh | clear ADDRESS",
+         "  list              every GPU: state, holder, or why it is not usable (the default)\n"
+         "  show ADDRESS      one GPU in detail: functions, driver, reset method\n"
+         "  refresh           read the host's PCI devices and IOMMU groups again\n"
+         "  clear ADDRESS     make a quarantined GPU (its reset failed) free again (admin)\n"
+         "  ADDRESS is a PCI address, 0000:3b:00.0 or 3b:00.0.\n",
+         wsctl_cmd_gpus},
 };
 
 static const char exit_codes_help[] =
@@ -135,6 +149,20 @@ int wsctl_operands(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
         if (max >= 0 && n > max)
                 return wsctl_usage_error(ctx, cmd, "%s: unexpected argument '%s'", cmd->name, argv[optind + max]);
         return 0;
+}
+
+const char *wsctl_subcommand(wsctl_ctx *ctx, const wsctl_command *cmd, int *argc, char ***argv, int *rc)
+{
+        static const struct option opts[] = {WSCTL_COMMON_OPTIONS};
+
+        if (wsctl_getopt(ctx, cmd, *argc, *argv, "+", opts, rc) != -1)
+                return NULL;
+        if (optind >= *argc)
+                return "list";
+        *argc -= optind;
+        *argv += optind;
+        optind = 0;
+        return (*argv)[0];
 }
 
 static const wsctl_command *find_command(const char *name)

@@ -131,30 +131,35 @@ int wsctl_print_collection(wsctl_ctx *ctx, const char *path, const char *key, co
                            size_t ncols, const char *empty, void (*add_row)(wsctl_table *t, json_t *item, time_t now))
 {
         _cleanup_reply_ wsctl_reply r = WSCTL_REPLY_INIT;
-        _cleanup_table_ wsctl_table t = WSCTL_TABLE_INIT(ncols);
-        _cleanup_free_ char *text = NULL;
-        time_t now = time(NULL);
-        json_t *list, *item;
-        size_t i;
         int rc;
 
         if ((rc = wsctl_call(ctx, "GET", path, NULL, WSCTL_TIMEOUT_MS, false, &r)) != 0)
                 return rc;
-        if (ctx->json) {
+        if (ctx->json)
                 wsctl_print_json(ctx, r.json);
-                return WSCTL_EXIT_OK;
-        }
-        list = json_object_get(r.json, key);
+        else
+                wsctl_print_rows(ctx, json_object_get(r.json, key), header, ncols, empty, add_row);
+        return WSCTL_EXIT_OK;
+}
+
+void wsctl_print_rows(wsctl_ctx *ctx, json_t *list, const char *const *header, size_t ncols, const char *empty,
+                      void (*add_row)(wsctl_table *t, json_t *item, time_t now))
+{
+        _cleanup_table_ wsctl_table t = WSCTL_TABLE_INIT(ncols);
+        _cleanup_free_ char *text = NULL;
+        time_t now = time(NULL);
+        json_t *item;
+        size_t i;
+
         if (json_array_size(list) == 0) {
                 fprintf(ctx->out, "%s\n", empty);
-                return WSCTL_EXIT_OK;
+                return;
         }
         wsctl_table_add(&t, header);
         json_array_foreach(list, i, item)
                 add_row(&t, item, now);
         text = wsctl_table_render(&t);
         fputs(text, ctx->out);
-        return WSCTL_EXIT_OK;
 }
 
 void wsctl_print_fields(wsctl_ctx *ctx, const char *const (*fields)[2], size_t n)
@@ -193,6 +198,18 @@ char *wsctl_shell_quote(const char *s)
         }
         hd_buf_append(&b, "'");
         return hd_buf_steal(&b);
+}
+
+char *wsctl_join(json_t *list)
+{
+        hd_buf b = HD_BUF_INIT;
+        json_t *s;
+        size_t i;
+
+        json_array_foreach(list, i, s)
+                if (json_is_string(s))
+                        hd_buf_appendf(&b, "%s%s", b.len ? ", " : "", json_string_value(s));
+        return b.len ? hd_buf_steal(&b) : (hd_buf_free(&b), NULL);
 }
 
 const char *wsctl_str(json_t *o, const char *key, const char *fallback)

@@ -144,15 +144,8 @@ int wsctl_cmd_images(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
         const char *sub;
         int rc = 0;
 
-        /* Options before the subcommand, then the subcommand's own. */
-        if (wsctl_getopt(ctx, cmd, argc, argv, "+", opts, &rc) != -1)
+        if (!(sub = wsctl_subcommand(ctx, cmd, &argc, &argv, &rc)))
                 return rc;
-        sub = optind < argc ? argv[optind] : "list";
-        if (optind < argc) {
-                argc -= optind;
-                argv += optind;
-                optind = 0;
-        }
         if (strcmp(sub, "import") == 0)
                 return images_import(ctx, cmd, argc, argv);
         if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "delete") != 0)

@@ -20,7 +20,12 @@ enum {
         OPT_MEMORY = 'm',
         OPT_DISK = 'd',
         OPT_USER = 'u',
+        OPT_GPUS = 'g',
+        OPT_GPU_MODEL = 'M',
+        OPT_GPU_NUMA = 'N',
 };
+
+#define MAX_GPUS 16
 
 #define WAIT_OPTIONS                                            \
         {"wait", no_argument, NULL, OPT_WAIT},                  \
@@ -50,6 +55,35 @@ static int wait_option(wsctl_ctx *ctx, const wsctl_command *cmd, int c, wait_opt
                 return -1;
         }
         return 1;
+}
+
+/* --gpus, --gpu-model, --gpu-numa into the body; 0 or a usage error. */
+static int gpu_option(wsctl_ctx *ctx, const wsctl_command *cmd, int c, json_t *body)
+{
+        long long v;
+        char *end;
+
+        switch (c) {
+        case OPT_GPUS:
+                errno = 0;
+                v = strtoll(optarg, &end, 10);
+                if (errno || *end || end == optarg || v < 0 || v > MAX_GPUS)
+                        return wsctl_usage_error(ctx, cmd, "create: --gpus %s: give a number of GPUs from 0 to %d",
+                                                 optarg, MAX_GPUS);
+                json_object_set_new(body, "gpus", json_integer(v));
+                return 0;
+        case OPT_GPU_MODEL:
+                if (!*optarg || json_object_set_new(body, "gpu_model", json_string(optarg)) < 0)
+                        return wsctl_usage_error(ctx, cmd, "create: --gpu-model wants a model name (H100) or a "
+                                                           "vendor:device id (10de:2330)");
+                return 0;
+        default: /* OPT_GPU_NUMA */
+                if (strcmp(optarg, "required") != 0 && strcmp(optarg, "preferred") != 0)
+                        return wsctl_usage_error(ctx, cmd, "create: --gpu-numa %s: give required or preferred",
+                                                 optarg);
+                json_object_set_new(body, "gpu_numa", json_string(optarg));
+                return 0;
+        }
 }
 
 /* "4G" -> MiB; sizes must be whole MiB (memory) or GiB (disk). */
@@ -128,6 +162,9 @@ int wsctl_cmd_create(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
                 {"memory", required_argument, NULL, OPT_MEMORY},
                 {"disk", required_argument, NULL, OPT_DISK},
                 {"user", required_argument, NULL, OPT_USER},
+                {"gpus", required_argument, NULL, OPT_GPUS},
+                {"gpu-model", required_argument, NULL, OPT_GPU_MODEL},
+                {"gpu-numa", required_argument, NULL, OPT_GPU_NUMA},
                 WAIT_OPTIONS,
                 WSCTL_COMMON_OPTIONS,
         };
@@ -176,10 +213,19 @@ int wsctl_cmd_create(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
                         if (json_object_set_new(body, "user", json_string(optarg)) < 0)
                                 return wsctl_usage_error(ctx, cmd, "create: --user must be UTF-8 text");
                         break;
+                case OPT_GPUS:
+                case OPT_GPU_MODEL:
+                case OPT_GPU_NUMA:
+                        if ((rc = gpu_option(ctx, cmd, c, body)) != 0)
+                                return rc;
+                        break;
                 }
         }
         if ((rc = wsctl_operands(ctx, cmd, argc, argv, 1, 1)) != 0)
                 return rc;
+        if ((json_object_get(body, "gpu_model") || json_object_get(body, "gpu_numa")) &&
+            json_integer_value(json_object_get(body, "gpus")) < 1)
+                return wsctl_usage_error(ctx, cmd, "create: --gpu-model and --gpu-numa need --gpus N (1 or more)");
         if (!image || !*image)
                 return wsctl_usage_error(ctx, cmd, "create: --image is required (or set WSCTL_IMAGE)");
         if (json_object_set_new(body, "name", json_string(argv[optind])) < 0 ||
@@ -213,24 +259,50 @@ static char *size_text(json_t *ws, const char *key, uint64_t unit)
         return hd_strdup(buf);
 }
 
+/* The GPUs requested (0 when none) and the number held now. */
+static long long gpus_requested(json_t *ws, size_t *held)
+{
+        json_t *gpus = json_object_get(ws, "gpus");
+        json_t *count = json_object_get(gpus, "count");
+
+        *held = json_array_size(json_object_get(gpus, "held"));
+        return json_is_integer(count) && json_integer_value(count) > 0 ? json_integer_value(count) : 0;
+}
+
+/* list's GPUS column: "2" when all are held, "0/2" while fewer are, "-" when none requested. */
+static void gpus_column(json_t *ws, char *buf, size_t len)
+{
+        size_t held;
+        long long n = gpus_requested(ws, &held);
+
+        if (n == 0)
+                snprintf(buf, len, "-");
+        else if ((long long)held == n)
+                snprintf(buf, len, "%lld", n);
+        else
+                snprintf(buf, len, "%zu/%lld", held, n);
+}
+
 static void add_workspace_row(wsctl_table *t, json_t *ws, time_t now)
 {
         _cleanup_free_ char *mem = size_text(ws, "memory_mib", MIB);
         _cleanup_free_ char *disk = size_text(ws, "disk_gib", GIB);
         json_t *addr = json_array_get(json_object_get(ws, "addresses"), 0);
-        char vcpus[24], age[16];
+        char vcpus[24], gpus[48], age[16];
 
         vcpus_text(ws, vcpus, sizeof(vcpus));
+        gpus_column(ws, gpus, sizeof(gpus));
         wsctl_age_of(json_object_get(ws, "created_at"), now, age, sizeof(age));
         wsctl_table_add(t, (const char *const[]){wsctl_str(ws, "name", "?"), wsctl_str(ws, "state", "?"),
-                                                 wsctl_str(ws, "image", "-"), vcpus, mem, disk,
+                                                 wsctl_str(ws, "image", "-"), vcpus, mem, disk, gpus,
                                                  json_is_string(addr) ? json_string_value(addr) : "-", age});
 }
 
 int wsctl_cmd_list(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv)
 {
         static const struct option opts[] = {WSCTL_COMMON_OPTIONS};
-        static const char *const header[] = {"NAME", "STATE", "IMAGE", "VCPUS", "MEMORY", "DISK", "ADDRESS", "AGE"};
+        static const char *const header[] = {"NAME",   "STATE", "IMAGE",   "VCPUS", "MEMORY",
+                                             "DISK",   "GPUS",  "ADDRESS", "AGE"};
         int rc = 0;
 
         if (wsctl_getopt(ctx, cmd, argc, argv, "", opts, &rc) != -1)
@@ -277,16 +349,27 @@ static char *agent_text(json_t *agent, time_t now)
         return hd_buf_steal(&b);
 }
 
-static char *addresses_text(json_t *ws)
+/* show's gpus line: "2 x H100 (numa required): 0000:3b:00.0, 0000:5d:00.0",
+ * "2 x any: none held (stopped)"; NULL when no GPU is requested. */
+static char *gpus_text(json_t *ws)
 {
-        json_t *list = json_object_get(ws, "addresses"), *a;
+        json_t *gpus = json_object_get(ws, "gpus");
+        _cleanup_free_ char *held = wsctl_join(json_object_get(gpus, "held"));
+        const char *numa = wsctl_str(gpus, "numa", NULL);
         hd_buf b = HD_BUF_INIT;
-        size_t i;
+        size_t nheld;
+        long long n = gpus_requested(ws, &nheld);
 
-        json_array_foreach(list, i, a)
-                if (json_is_string(a))
-                        hd_buf_appendf(&b, "%s%s", b.len ? ", " : "", json_string_value(a));
-        return b.len ? hd_buf_steal(&b) : (hd_buf_free(&b), NULL);
+        if (n == 0)
+                return NULL;
+        hd_buf_appendf(&b, "%lld x %s", n, wsctl_str(gpus, "model", "any"));
+        if (numa)
+                hd_buf_appendf(&b, " (numa %s)", numa);
+        if (held)
+                hd_buf_appendf(&b, ": %s", held);
+        else
+                hd_buf_appendf(&b, ": none held (%s)", wsctl_str(ws, "state", "?"));
+        return hd_buf_steal(&b);
 }
 
 int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv)
@@ -294,7 +377,7 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
         static const struct option opts[] = {WSCTL_COMMON_OPTIONS};
         _cleanup_reply_ wsctl_reply r = WSCTL_REPLY_INIT;
         _cleanup_free_ char *path = NULL, *mem = NULL, *disk = NULL, *created = NULL, *changed = NULL,
-                            *agent = NULL, *addrs = NULL;
+                            *agent = NULL, *addrs = NULL, *gpus = NULL;
         time_t now = time(NULL);
         char vcpus[24];
         json_t *ws;
@@ -317,7 +400,8 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
         created = time_text(ws, "created_at", now);
         changed = time_text(ws, "state_changed_at", now);
         agent = agent_text(json_object_get(ws, "agent"), now);
-        addrs = addresses_text(ws);
+        addrs = wsctl_join(json_object_get(ws, "addresses"));
+        gpus = gpus_text(ws);
         vcpus_text(ws, vcpus, sizeof(vcpus));
         const char *const fields[][2] = {
                 {"name:", wsctl_str(ws, "name", NULL)},
@@ -330,6 +414,7 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
                 {"vcpus:", vcpus},
                 {"memory:", mem},
                 {"disk:", disk},
+                {"gpus:", gpus},
                 {"addresses:", addrs},
                 {"ssh:", wsctl_str(ws, "ssh_command", NULL)},
                 {"agent:", agent},

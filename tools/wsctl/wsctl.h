@@ -74,6 +74,10 @@ int wsctl_getopt(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv
 int wsctl_usage_error(wsctl_ctx *ctx, const wsctl_command *cmd, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* Check that between min and max (-1: any) operands remain; else a usage error (returns 2). */
+/* A command with subcommands: read its options, then return the subcommand
+ * ("list" when none) with argc and argv moved onto it for the subcommand's own
+ * options. NULL with *rc set after --help or a usage error. */
+const char *wsctl_subcommand(wsctl_ctx *ctx, const wsctl_command *cmd, int *argc, char ***argv, int *rc);
 int wsctl_operands(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv, int min, int max);
 void wsctl_command_help(wsctl_ctx *ctx, const wsctl_command *cmd, FILE *f);
 /* Print "wsctl: <message>" to ctx->err and return code. */
@@ -144,12 +148,17 @@ void wsctl_age_of(json_t *timestamp, time_t now, char *buf, size_t len);
  * when there is no item. Returns the exit code. */
 int wsctl_print_collection(wsctl_ctx *ctx, const char *path, const char *key, const char *const *header,
                            size_t ncols, const char *empty, void (*add_row)(wsctl_table *t, json_t *item, time_t now));
+/* The table of wsctl_print_collection for a JSON array already fetched. */
+void wsctl_print_rows(wsctl_ctx *ctx, json_t *list, const char *const *header, size_t ncols, const char *empty,
+                      void (*add_row)(wsctl_table *t, json_t *item, time_t now));
 /* Aligned "key: value" lines; a NULL value leaves its line out. */
 void wsctl_print_fields(wsctl_ctx *ctx, const char *const (*fields)[2], size_t n);
 /* The server's JSON, pretty and with sorted keys, and a newline. */
 void wsctl_print_json(wsctl_ctx *ctx, json_t *j);
 /* Quote one word for a POSIX shell when it needs quoting. */
 char *wsctl_shell_quote(const char *s);
+/* The strings of a JSON array joined by ", "; NULL when there is none. */
+char *wsctl_join(json_t *list);
 /* A string member of a JSON object, or fallback. */
 const char *wsctl_str(json_t *o, const char *key, const char *fallback);
 
@@ -203,7 +212,7 @@ int wsctl_wait(wsctl_ctx *ctx, const char *name, wsctl_goal goal, const char *fi
                uint64_t timeout_s, json_t **last);
 double wsctl_now(void);
 
-/* ---- the commands (workspaces.c, images.c, ssh.c) ------------------------ */
+/* ---- the commands (workspaces.c, images.c, gpus.c, ssh.c) ---------------- */
 
 /* start, stop, restart and delete share one handler. */
 
@@ -214,3 +223,4 @@ int wsctl_cmd_action(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
 int wsctl_cmd_ssh(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 int wsctl_cmd_ssh_config(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 int wsctl_cmd_images(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+int wsctl_cmd_gpus(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
