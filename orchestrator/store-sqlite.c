@@ -479,7 +479,8 @@ static int sq_image_delete(orch_store *st, const char *name, hd_error *err)
 #define WS_COLUMNS                                                                      \
         "id, name, owner, image, template, vcpus, memory_mib, disk_gib, state, reason, " \
         "created_at, updated_at, state_changed_at, agent_token_hash, ip_addresses, "     \
-        "last_heartbeat, last_heartbeat_at, ssh_user, deleted_at"
+        "last_heartbeat, last_heartbeat_at, ssh_user, deleted_at, gpu_count, gpu_model, "  \
+        "gpu_numa"
 
 static int read_ws(sqlite3_stmt *stmt, void *item, hd_error *err)
 {
@@ -504,6 +505,9 @@ static int read_ws(sqlite3_stmt *stmt, void *item, hd_error *err)
         ws->last_heartbeat_at = sqlite3_column_int64(stmt, 16);
         ws->ssh_user = col_text(stmt, 17);
         ws->deleted_at = sqlite3_column_int64(stmt, 18);
+        ws->gpu_count = (unsigned)sqlite3_column_int64(stmt, 19);
+        ws->gpu_model = col_text(stmt, 20);
+        ws->gpu_numa = col_text(stmt, 21);
         if (orch_ws_state_from_name(state, &ws->state, err) < 0)
                 return hd_error_prefix(err, "store: workspace %s", ws->id);
         return 0;
@@ -514,7 +518,7 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
         const char *op = "creating a workspace";
         _cleanup_stmt_ sqlite3_stmt *ins = sq_prep(
                 s, "INSERT INTO workspaces (" WS_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 op, err);
         _cleanup_stmt_ sqlite3_stmt *ev = NULL;
         int rc;
@@ -540,6 +544,9 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
         bind_time(ins, 17, w->last_heartbeat_at);
         bind_text(ins, 18, w->ssh_user);
         bind_time(ins, 19, w->deleted_at);
+        sqlite3_bind_int64(ins, 20, w->gpu_count);
+        bind_text(ins, 21, w->gpu_model);
+        bind_text(ins, 22, w->gpu_numa);
         rc = sqlite3_step(ins);
         if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
                 if (strstr(sqlite3_errmsg(s->db), "workspaces.id"))
@@ -560,7 +567,8 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
                      "INSERT INTO events (workspace_id, time, kind, to_state, detail)"
                      " SELECT id, created_at, 'created', state, json_object('name', name,"
                      " 'owner', owner, 'image', image, 'template', template, 'vcpus', vcpus,"
-                     " 'memory_mib', memory_mib, 'disk_gib', disk_gib, 'ssh_user', ssh_user)"
+                     " 'memory_mib', memory_mib, 'disk_gib', disk_gib, 'ssh_user', ssh_user,"
+                     " 'gpu_count', gpu_count, 'gpu_model', gpu_model, 'gpu_numa', gpu_numa)"
                      " FROM workspaces WHERE id = ?",
                      op, err);
         if (!ev)

@@ -166,6 +166,8 @@ void orch_workspace_clear(orch_workspace *ws)
         free(ws->ip_addresses);
         free(ws->last_heartbeat);
         free(ws->ssh_user);
+        free(ws->gpu_model);
+        free(ws->gpu_numa);
         memset(ws, 0, sizeof(*ws));
 }
 
@@ -217,6 +219,32 @@ static bool kind_valid(const char *kind)
         size_t n = kind ? strlen(kind) : 0;
 
         return n >= 1 && n <= 32 && strspn(kind, "abcdefghijklmnopqrstuvwxyz0123456789_.") == n;
+}
+
+#define ORCH_GPU_MAX 64 /* per workspace: more than any host has */
+
+static bool numa_policy_valid(const char *policy)
+{
+        return !policy || strcmp(policy, "required") == 0 || strcmp(policy, "preferred") == 0;
+}
+
+static int gpu_request_check(const orch_workspace *spec, hd_error *err)
+{
+        if (spec->gpu_count > ORCH_GPU_MAX)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "workspace %s: %u GPUs asked for; at most %d", spec->name,
+                                    spec->gpu_count, ORCH_GPU_MAX);
+        if (!numa_policy_valid(spec->gpu_numa))
+                return hd_error_set(err, HD_E_INVALID,
+                                    "workspace %s: GPU NUMA policy '%.32s' must be 'required' "
+                                    "or 'preferred'",
+                                    spec->name, spec->gpu_numa);
+        if (spec->gpu_model && !*spec->gpu_model)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "workspace %s: an empty GPU model; leave it out for any "
+                                    "model",
+                                    spec->name);
+        return 0;
 }
 
 static int64_t now(void)
@@ -313,7 +341,7 @@ orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace
                              spec->name);
                 return NULL;
         }
-        if (orch_ws_new_id(id, err) < 0)
+        if (gpu_request_check(spec, err) < 0 || orch_ws_new_id(id, err) < 0)
                 return NULL;
         /* Only the fields a creator may choose; the rest is the store's. */
         row.id = id;
@@ -326,6 +354,9 @@ orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace
         row.disk_gib = spec->disk_gib;
         row.ssh_user = spec->ssh_user;
         row.agent_token_hash = spec->agent_token_hash;
+        row.gpu_count = spec->gpu_count;
+        row.gpu_model = spec->gpu_model;
+        row.gpu_numa = spec->gpu_numa;
         row.state = ORCH_WS_PENDING;
         row.created_at = row.updated_at = row.state_changed_at = t;
         if (st->ops->ws_insert(st, &row, err) < 0)

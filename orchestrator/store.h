@@ -92,6 +92,10 @@ typedef struct orch_workspace {
         int64_t last_heartbeat_at;
         char *ssh_user;
         int64_t deleted_at;
+        /* What it asks for (the GPUs it holds: orch_store_gpu_held()). */
+        unsigned gpu_count;  /* whole GPUs; 0 = none */
+        char *gpu_model;     /* filter: "H100" or "10de:2330"; NULL = any model */
+        char *gpu_numa;      /* "required", "preferred", or NULL (= preferred) */
 } orch_workspace;
 
 typedef struct orch_event {
@@ -157,7 +161,8 @@ int orch_store_image_delete(orch_store *st, const char *name, hd_error *err);
 
 /* A new workspace in state `pending`, committed, with an "created" event.
  * Taken from spec: name, owner, image (all required), template_name, vcpus,
- * memory_mib, disk_gib (> 0), ssh_user, agent_token_hash; the rest is set
+ * memory_mib, disk_gib (> 0), ssh_user, agent_token_hash, gpu_count,
+ * gpu_model, gpu_numa (NULL, "required" or "preferred"); the rest is set
  * here. HD_E_CONFLICT when a workspace (not deleted) has that name,
  * HD_E_NOT_FOUND when the image is not in the store. */
 orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace *spec,
