@@ -190,6 +190,18 @@ void orch_event_clear(orch_event *ev)
         memset(ev, 0, sizeof(*ev));
 }
 
+void orch_gpu_row_clear(orch_gpu_row *g)
+{
+        if (!g)
+                return;
+        free(g->address);
+        free(g->vendor_device);
+        free(g->model);
+        free(g->quarantine_reason);
+        free(g->workspace_id);
+        memset(g, 0, sizeof(*g));
+}
+
 #define DEFINE_LIST_FREE(list_type, clear)                       \
         void list_type##_free(list_type *l)                      \
         {                                                        \
@@ -204,6 +216,7 @@ void orch_event_clear(orch_event *ev)
 DEFINE_LIST_FREE(orch_image_list, orch_image_clear)
 DEFINE_LIST_FREE(orch_workspace_list, orch_workspace_clear)
 DEFINE_LIST_FREE(orch_event_list, orch_event_clear)
+DEFINE_LIST_FREE(orch_gpu_row_list, orch_gpu_row_clear)
 
 /* ---- argument checks --------------------------------------------------------- */
 
@@ -219,32 +232,6 @@ static bool kind_valid(const char *kind)
         size_t n = kind ? strlen(kind) : 0;
 
         return n >= 1 && n <= 32 && strspn(kind, "abcdefghijklmnopqrstuvwxyz0123456789_.") == n;
-}
-
-#define ORCH_GPU_MAX 64 /* per workspace: more than any host has */
-
-static bool numa_policy_valid(const char *policy)
-{
-        return !policy || strcmp(policy, "required") == 0 || strcmp(policy, "preferred") == 0;
-}
-
-static int gpu_request_check(const orch_workspace *spec, hd_error *err)
-{
-        if (spec->gpu_count > ORCH_GPU_MAX)
-                return hd_error_set(err, HD_E_INVALID,
-                                    "workspace %s: %u GPUs asked for; at most %d", spec->name,
-                                    spec->gpu_count, ORCH_GPU_MAX);
-        if (!numa_policy_valid(spec->gpu_numa))
-                return hd_error_set(err, HD_E_INVALID,
-                                    "workspace %s: GPU NUMA policy '%.32s' must be 'required' "
-                                    "or 'preferred'",
-                                    spec->name, spec->gpu_numa);
-        if (spec->gpu_model && !*spec->gpu_model)
-                return hd_error_set(err, HD_E_INVALID,
-                                    "workspace %s: an empty GPU model; leave it out for any "
-                                    "model",
-                                    spec->name);
-        return 0;
 }
 
 static int64_t now(void)
@@ -341,7 +328,7 @@ orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace
                              spec->name);
                 return NULL;
         }
-        if (gpu_request_check(spec, err) < 0 || orch_ws_new_id(id, err) < 0)
+        if (orch_gpu_request_check(spec, err) < 0 || orch_ws_new_id(id, err) < 0)
                 return NULL;
         /* Only the fields a creator may choose; the rest is the store's. */
         row.id = id;
@@ -446,7 +433,7 @@ int orch_store_workspace_purge(orch_store *st, const char *id, hd_error *err)
 {
         if (require(id, "a workspace's id", err) < 0)
                 return -1;
-        return st->ops->ws_purge(st, id, err);
+        return st->ops->ws_purge(st, id, now(), err);
 }
 
 /* ---- event log --------------------------------------------------------------- */
