@@ -208,9 +208,9 @@ static void test_model_and_numa(orch_store *st)
                   "which leaves a whole node for a request of 4");
         CHECK(orch_store_gpu_release(st, b, NULL) == 0 && orch_store_gpu_release(st, d, NULL) == 0,
               "release");
-        CHECK(orch_store_gpu_claim(st, e, 3, "H100", NULL, &(char **){NULL}, &(size_t){0}, NULL) ==
-                      0,
-              "3 of node 1's 4 are taken");
+        r8 = claim(st, e, 3, "H100", NULL, NULL);
+        CHECK_STR(r8, "0000:9a:00.0 0000:ab:00.0 0000:ba:00.0", "3 of node 1's 4 are taken");
+        free(steal_ptr(r8));
         /* now node 0: 18, 2a free; node 1: db free. */
         r5 = claim(st, f, 3, "H100", "required", NULL);
         CHECK_STR(r5, "no resources: 3 H100 free but not 3 on one NUMA node (numa=required)",
@@ -235,9 +235,9 @@ static void test_refusals(orch_store *st)
         _cleanup_free_ char *r1 = NULL, *r2 = NULL, *r3 = NULL, *r4 = NULL, *r5 = NULL;
         hd_error err = {0};
 
-        CHECK(orch_store_gpu_claim(st, a, 5, "H100", NULL, &(char **){NULL}, &(size_t){0}, NULL) ==
-                      0,
-              "5 of 8 H100 claimed");
+        r2 = claim(st, a, 5, "H100", NULL, NULL);
+        CHECK(strncmp(r2, "0000:", 5) == 0, "5 of 8 H100 claimed");
+        free(steal_ptr(r2));
         r1 = claim(st, b, 4, "H100", NULL, &err);
         CHECK(err.code == HD_E_NO_RESOURCES, "too few free GPUs is a lack of resources");
         CHECK_STR(r1, "no resources: only 3 of 8 H100 free, 4 requested", "saying how many are free");
