@@ -38,12 +38,28 @@ struct orch_store_ops {
          * the transaction, and log the "state" event in that transaction. */
         int (*ws_transition)(orch_store *st, const char *id, unsigned expected_from,
                              orch_ws_state to, const char *reason, int64_t now, hd_error *err);
-        int (*ws_purge)(orch_store *st, const char *id, hd_error *err);
+        /* Releases the workspace's GPUs in the same transaction. */
+        int (*ws_purge)(orch_store *st, const char *id, int64_t now, hd_error *err);
 
         int (*event_add)(orch_store *st, const char *id, const char *kind, const char *reason,
                          const char *detail_json, int64_t now, hd_error *err);
         int (*event_list)(orch_store *st, const char *id, int64_t after_id, size_t limit,
                           orch_event_list *out, hd_error *err);
+
+        int (*gpu_sync)(orch_store *st, const orch_gpu_row *usable, size_t n, int64_t now,
+                        hd_error *err);
+        /* Must read every GPU with its holder inside the transaction and
+         * let orch_gpu_choose() pick. */
+        int (*gpu_claim)(orch_store *st, const char *ws_id, unsigned count, const char *filter,
+                         const char *policy, int64_t now, char ***out, size_t *n,
+                         hd_error *err);
+        int (*gpu_release)(orch_store *st, const char *ws_id, int64_t now, hd_error *err);
+        int (*gpu_list)(orch_store *st, orch_gpu_row_list *out, hd_error *err);
+        int (*gpu_held)(orch_store *st, const char *ws_id, char ***out, size_t *n,
+                        hd_error *err);
+        /* reason NULL: clear the quarantine. HD_E_NOT_FOUND for an unknown address. */
+        int (*gpu_quarantine)(orch_store *st, const char *address, const char *reason,
+                              int64_t now, hd_error *err);
 };
 
 struct orch_store {
@@ -54,6 +70,17 @@ struct orch_store {
  * the workspace and both states. */
 int orch_ws_check_transition(const char *id, orch_ws_state from, unsigned expected_from,
                              orch_ws_state to, hd_error *err);
+
+/* The one allocation rule (store-gpu.c), for backends, inside the claim's
+ * transaction: rows are every known GPU with its holder, by address; fills
+ * pick[0..count) with indexes into rows, ascending, or returns -1 with
+ * HD_E_NO_RESOURCES (messages: store.h). */
+int orch_gpu_choose(const orch_gpu_row *rows, size_t n, unsigned count,
+                    const char *model_filter, const char *numa_policy, size_t *pick,
+                    hd_error *err);
+
+/* Checks a new workspace's GPU request (count, model, NUMA policy). */
+int orch_gpu_request_check(const orch_workspace *spec, hd_error *err);
 
 /* Backends. */
 orch_store *orch_store_sqlite_open(const char *path, hd_error *err);

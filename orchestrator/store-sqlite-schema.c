@@ -61,6 +61,36 @@ const char *const orch_sqlite_migrations[] = {
         "  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"
         "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
         "  BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;",
+
+        /* 2: GPUs and who holds them. A gpus row stays when the inventory no
+         * longer sees the card (present = 0): a workspace may still hold it,
+         * and a quarantine must survive a refresh. The primary key of
+         * gpu_assignments is what makes giving one GPU to two workspaces
+         * impossible, whatever the callers do. What a workspace asks for is
+         * kept on its row, so a start re-claims the same kind of GPUs. */
+        "CREATE TABLE gpus ("
+        "  address TEXT PRIMARY KEY NOT NULL,"
+        "  vendor_device TEXT NOT NULL,"
+        "  model TEXT,"
+        "  numa_node INTEGER NOT NULL DEFAULT -1,"
+        "  present INTEGER NOT NULL DEFAULT 1 CONSTRAINT gpus_present_bool"
+        "    CHECK (present IN (0, 1)),"
+        "  quarantined INTEGER NOT NULL DEFAULT 0 CONSTRAINT gpus_quarantined_bool"
+        "    CHECK (quarantined IN (0, 1)),"
+        "  quarantine_reason TEXT,"
+        "  updated_at INTEGER NOT NULL);"
+        "CREATE TABLE gpu_assignments ("
+        "  address TEXT PRIMARY KEY NOT NULL"
+        "    CONSTRAINT gpu_assignments_gpu REFERENCES gpus(address) ON DELETE RESTRICT,"
+        "  workspace_id TEXT NOT NULL"
+        "    CONSTRAINT gpu_assignments_workspace REFERENCES workspaces(id) ON DELETE RESTRICT,"
+        "  assigned_at INTEGER NOT NULL);"
+        "CREATE INDEX gpu_assignments_by_workspace ON gpu_assignments(workspace_id);"
+        "ALTER TABLE workspaces ADD COLUMN gpu_count INTEGER NOT NULL DEFAULT 0"
+        "  CONSTRAINT workspaces_gpu_count CHECK (gpu_count >= 0);"
+        "ALTER TABLE workspaces ADD COLUMN gpu_model TEXT;"
+        "ALTER TABLE workspaces ADD COLUMN gpu_numa TEXT CONSTRAINT workspaces_gpu_numa"
+        "  CHECK (gpu_numa IS NULL OR gpu_numa IN ('required', 'preferred'));",
 };
 
 const size_t orch_sqlite_migration_count = HD_ARRAY_SIZE(orch_sqlite_migrations);

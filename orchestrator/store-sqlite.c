@@ -476,10 +476,14 @@ static int sq_image_delete(orch_store *st, const char *name, hd_error *err)
 
 /* ---- workspaces -------------------------------------------------------------- */
 
+static int gpu_release_tx(sq_store *s, const char *ws_id, int64_t now, const char *op,
+                          hd_error *err);
+
 #define WS_COLUMNS                                                                      \
         "id, name, owner, image, template, vcpus, memory_mib, disk_gib, state, reason, " \
         "created_at, updated_at, state_changed_at, agent_token_hash, ip_addresses, "     \
-        "last_heartbeat, last_heartbeat_at, ssh_user, deleted_at"
+        "last_heartbeat, last_heartbeat_at, ssh_user, deleted_at, gpu_count, gpu_model, "  \
+        "gpu_numa"
 
 static int read_ws(sqlite3_stmt *stmt, void *item, hd_error *err)
 {
@@ -504,6 +508,9 @@ static int read_ws(sqlite3_stmt *stmt, void *item, hd_error *err)
         ws->last_heartbeat_at = sqlite3_column_int64(stmt, 16);
         ws->ssh_user = col_text(stmt, 17);
         ws->deleted_at = sqlite3_column_int64(stmt, 18);
+        ws->gpu_count = (unsigned)sqlite3_column_int64(stmt, 19);
+        ws->gpu_model = col_text(stmt, 20);
+        ws->gpu_numa = col_text(stmt, 21);
         if (orch_ws_state_from_name(state, &ws->state, err) < 0)
                 return hd_error_prefix(err, "store: workspace %s", ws->id);
         return 0;
@@ -514,7 +521,7 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
         const char *op = "creating a workspace";
         _cleanup_stmt_ sqlite3_stmt *ins = sq_prep(
                 s, "INSERT INTO workspaces (" WS_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 op, err);
         _cleanup_stmt_ sqlite3_stmt *ev = NULL;
         int rc;
@@ -540,6 +547,9 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
         bind_time(ins, 17, w->last_heartbeat_at);
         bind_text(ins, 18, w->ssh_user);
         bind_time(ins, 19, w->deleted_at);
+        sqlite3_bind_int64(ins, 20, w->gpu_count);
+        bind_text(ins, 21, w->gpu_model);
+        bind_text(ins, 22, w->gpu_numa);
         rc = sqlite3_step(ins);
         if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
                 if (strstr(sqlite3_errmsg(s->db), "workspaces.id"))
@@ -560,7 +570,8 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
                      "INSERT INTO events (workspace_id, time, kind, to_state, detail)"
                      " SELECT id, created_at, 'created', state, json_object('name', name,"
                      " 'owner', owner, 'image', image, 'template', template, 'vcpus', vcpus,"
-                     " 'memory_mib', memory_mib, 'disk_gib', disk_gib, 'ssh_user', ssh_user)"
+                     " 'memory_mib', memory_mib, 'disk_gib', disk_gib, 'ssh_user', ssh_user,"
+                     " 'gpu_count', gpu_count, 'gpu_model', gpu_model, 'gpu_numa', gpu_numa)"
                      " FROM workspaces WHERE id = ?",
                      op, err);
         if (!ev)
@@ -701,10 +712,15 @@ static int ws_transition_tx(sq_store *s, const char *id, unsigned expected_from,
         bind_text(stmt, 2, orch_ws_state_name(to));
         bind_text(stmt, 3, reason);
         sqlite3_bind_int64(stmt, 4, now);
-        if (sq_done(s, stmt, op, err) < 0)
+        if (sq_done(s, stmt, op, err) < 0 ||
+            insert_event(s, id, now, "state", orch_ws_state_name(from), orch_ws_state_name(to),
+                         reason, NULL, op, err) < 0)
                 return -1;
-        return insert_event(s, id, now, "state", orch_ws_state_name(from),
-                            orch_ws_state_name(to), reason, NULL, op, err);
+        /* A stopped or deleted workspace holds no GPU, even when its caller
+         * dies before releasing them. */
+        if (to == ORCH_WS_STOPPED || to == ORCH_WS_DELETED)
+                return gpu_release_tx(s, id, now, op, err);
+        return 0;
 }
 
 static int sq_ws_transition(orch_store *st, const char *id, unsigned expected_from,
@@ -714,7 +730,7 @@ static int sq_ws_transition(orch_store *st, const char *id, unsigned expected_fr
                         ws_transition_tx(s, id, expected_from, to, reason, now, err));
 }
 
-static int ws_purge_tx(sq_store *s, const char *id, hd_error *err)
+static int ws_purge_tx(sq_store *s, const char *id, int64_t now, hd_error *err)
 {
         const char *op = "purging a workspace";
         _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
@@ -726,6 +742,8 @@ static int ws_purge_tx(sq_store *s, const char *id, hd_error *err)
                 return hd_error_set(err, HD_E_CONFLICT,
                                     "workspace %s is %s; only a deleted workspace can be purged",
                                     id, orch_ws_state_name(state));
+        if (gpu_release_tx(s, id, now, op, err) < 0)
+                return -1;
         stmt = sq_prep(s, "DELETE FROM workspaces WHERE id = ?", op, err);
         if (!stmt)
                 return -1;
@@ -733,9 +751,9 @@ static int ws_purge_tx(sq_store *s, const char *id, hd_error *err)
         return sq_done(s, stmt, op, err);
 }
 
-static int sq_ws_purge(orch_store *st, const char *id, hd_error *err)
+static int sq_ws_purge(orch_store *st, const char *id, int64_t now, hd_error *err)
 {
-        return SQ_IN_TX(st, "purging a workspace", err, ws_purge_tx(s, id, err));
+        return SQ_IN_TX(st, "purging a workspace", err, ws_purge_tx(s, id, now, err));
 }
 
 /* ---- event log --------------------------------------------------------------- */
@@ -792,6 +810,271 @@ static int sq_event_list(orch_store *st, const char *id, int64_t after_id, size_
                        read_event, "listing events", err);
 }
 
+/* ---- GPUs -------------------------------------------------------------------- */
+
+static int gpu_sync_tx(sq_store *s, const orch_gpu_row *usable, size_t n, int64_t now,
+                       hd_error *err)
+{
+        const char *op = "recording the GPU inventory";
+        _cleanup_stmt_ sqlite3_stmt *gone =
+                sq_prep(s, "UPDATE gpus SET present = 0, updated_at = ? WHERE present = 1", op,
+                        err);
+        _cleanup_stmt_ sqlite3_stmt *up = NULL;
+
+        if (!gone)
+                return -1;
+        sqlite3_bind_int64(gone, 1, now);
+        if (sq_done(s, gone, op, err) < 0)
+                return -1;
+        up = sq_prep(s,
+                     "INSERT INTO gpus (address, vendor_device, model, numa_node, present,"
+                     " updated_at) VALUES (?1, lower(?2), ?3, ?4, 1, ?5)"
+                     " ON CONFLICT (address) DO UPDATE SET vendor_device = excluded.vendor_device,"
+                     " model = excluded.model, numa_node = excluded.numa_node, present = 1,"
+                     " updated_at = excluded.updated_at",
+                     op, err);
+        if (!up)
+                return -1;
+        for (size_t i = 0; i < n; i++) {
+                sqlite3_reset(up);
+                bind_text(up, 1, usable[i].address);
+                bind_text(up, 2, usable[i].vendor_device);
+                bind_text(up, 3, usable[i].model);
+                sqlite3_bind_int(up, 4, usable[i].numa_node);
+                sqlite3_bind_int64(up, 5, now);
+                if (sq_done(s, up, op, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int sq_gpu_sync(orch_store *st, const orch_gpu_row *usable, size_t n, int64_t now,
+                       hd_error *err)
+{
+        return SQ_IN_TX(st, "recording the GPU inventory", err,
+                        gpu_sync_tx(s, usable, n, now, err));
+}
+
+static int read_gpu(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        orch_gpu_row *g = item;
+
+        g->address = col_text(stmt, 0);
+        g->vendor_device = col_text(stmt, 1);
+        g->model = col_text(stmt, 2);
+        g->numa_node = sqlite3_column_int(stmt, 3);
+        g->present = sqlite3_column_int(stmt, 4) != 0;
+        g->quarantined = sqlite3_column_int(stmt, 5) != 0;
+        g->quarantine_reason = col_text(stmt, 6);
+        g->workspace_id = col_text(stmt, 7);
+        return 0;
+}
+
+static int gpu_list_tx(sq_store *s, orch_gpu_row_list *out, const char *op, hd_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s,
+                "SELECT g.address, g.vendor_device, g.model, g.numa_node, g.present,"
+                " g.quarantined, g.quarantine_reason, a.workspace_id"
+                " FROM gpus g LEFT JOIN gpu_assignments a ON a.address = g.address"
+                " ORDER BY g.address",
+                op, err);
+
+        if (!stmt)
+                return -1;
+        return collect(s, stmt, (void **)&out->items, &out->count, sizeof(*out->items), read_gpu,
+                       op, err);
+}
+
+static int sq_gpu_list(orch_store *st, orch_gpu_row_list *out, hd_error *err)
+{
+        SQ_LOCKED(st);
+        return gpu_list_tx(s, out, "listing GPUs", err);
+}
+
+static int read_text(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        *(char **)item = col_text(stmt, 0);
+        return 0;
+}
+
+static int gpu_held_tx(sq_store *s, const char *ws_id, char ***out, size_t *n, const char *op,
+                       hd_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s, "SELECT address FROM gpu_assignments WHERE workspace_id = ? ORDER BY address",
+                op, err);
+
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, ws_id);
+        return collect(s, stmt, (void **)out, n, sizeof(**out), read_text, op, err);
+}
+
+static int sq_gpu_held(orch_store *st, const char *ws_id, char ***out, size_t *n,
+                       hd_error *err)
+{
+        SQ_LOCKED(st);
+        if (gpu_held_tx(s, ws_id, out, n, "listing a workspace's GPUs", err) == 0)
+                return 0;
+        orch_gpu_addresses_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+}
+
+/* Log the GPUs ws_id holds now under kind, when it holds any. */
+static int log_gpus(sq_store *s, const char *ws_id, const char *kind, int64_t now,
+                    const char *op, hd_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s,
+                "INSERT INTO events (workspace_id, time, kind, detail)"
+                " SELECT ?1, ?2, ?3, json_object('addresses', json(a)) FROM"
+                "  (SELECT json_group_array(address) AS a, count(*) AS n FROM"
+                "   (SELECT address FROM gpu_assignments WHERE workspace_id = ?1"
+                "    ORDER BY address))"
+                " WHERE n > 0",
+                op, err);
+
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, ws_id);
+        sqlite3_bind_int64(stmt, 2, now);
+        bind_text(stmt, 3, kind);
+        return sq_done(s, stmt, op, err);
+}
+
+static int gpu_release_tx(sq_store *s, const char *ws_id, int64_t now, const char *op,
+                          hd_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
+
+        if (log_gpus(s, ws_id, "gpu.released", now, op, err) < 0)
+                return -1;
+        stmt = sq_prep(s, "DELETE FROM gpu_assignments WHERE workspace_id = ?", op, err);
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, ws_id);
+        return sq_done(s, stmt, op, err);
+}
+
+static int sq_gpu_release(orch_store *st, const char *ws_id, int64_t now, hd_error *err)
+{
+        return SQ_IN_TX(st, "releasing GPUs", err,
+                        gpu_release_tx(s, ws_id, now, "releasing GPUs", err));
+}
+
+static int gpu_assign(sq_store *s, const char *ws_id, const orch_gpu_row *rows,
+                      const size_t *pick, unsigned count, int64_t now, const char *op,
+                      hd_error *err)
+{
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s, "INSERT INTO gpu_assignments (address, workspace_id, assigned_at)"
+                   " VALUES (?, ?, ?)",
+                op, err);
+        int rc;
+
+        if (!stmt)
+                return -1;
+        for (unsigned i = 0; i < count; i++) {
+                sqlite3_reset(stmt);
+                bind_text(stmt, 1, rows[pick[i]].address);
+                bind_text(stmt, 2, ws_id);
+                sqlite3_bind_int64(stmt, 3, now);
+                rc = sqlite3_step(stmt);
+                /* Cannot happen inside BEGIN IMMEDIATE; the key refuses it anyway. */
+                if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+                        return hd_error_set(err, HD_E_CONFLICT,
+                                            "GPU %s was claimed by another workspace meanwhile",
+                                            rows[pick[i]].address);
+                if (rc != SQLITE_DONE)
+                        return sq_error(s, rc, op, err);
+        }
+        return log_gpus(s, ws_id, "gpu.claimed", now, op, err);
+}
+
+static int gpu_claim_tx(sq_store *s, const char *ws_id, unsigned count, const char *filter,
+                        const char *policy, int64_t now, char ***out, size_t *n,
+                        hd_error *err)
+{
+        const char *op = "claiming GPUs";
+        _cleanup_gpu_rows_ orch_gpu_row_list all = {0};
+        _cleanup_free_ size_t *pick = NULL;
+        orch_ws_state state;
+
+        if (current_state(s, ws_id, &state, op, err) < 0)
+                return -1;
+        if (state == ORCH_WS_DELETED)
+                return hd_error_set(err, HD_E_CONFLICT,
+                                    "workspace %s is deleted; it cannot take GPUs", ws_id);
+        if (gpu_held_tx(s, ws_id, out, n, op, err) < 0)
+                return -1;
+        if (*n == count)
+                return 0;
+        if (*n)
+                return hd_error_set(err, HD_E_CONFLICT,
+                                    "workspace %s already holds %zu GPUs, not the %u asked "
+                                    "for; release them first",
+                                    ws_id, *n, count);
+        pick = hd_malloc0(count * sizeof(*pick));
+        if (gpu_list_tx(s, &all, op, err) < 0 ||
+            orch_gpu_choose(all.items, all.count, count, filter, policy, pick, err) < 0 ||
+            gpu_assign(s, ws_id, all.items, pick, count, now, op, err) < 0)
+                return -1;
+        *out = hd_malloc0(count * sizeof(**out));
+        for (unsigned i = 0; i < count; i++)
+                (*out)[i] = steal_ptr(all.items[pick[i]].address);
+        *n = count;
+        return 0;
+}
+
+static int sq_gpu_claim(orch_store *st, const char *ws_id, unsigned count, const char *filter,
+                        const char *policy, int64_t now, char ***out, size_t *n,
+                        hd_error *err)
+{
+        int r = SQ_IN_TX(st, "claiming GPUs", err,
+                         gpu_claim_tx(s, ws_id, count, filter, policy, now, out, n, err));
+
+        if (r < 0) {
+                orch_gpu_addresses_free(*out, *n);
+                *out = NULL;
+                *n = 0;
+        }
+        return r;
+}
+
+static int gpu_quarantine_tx(sq_store *s, const char *address, const char *reason,
+                             int64_t now, hd_error *err)
+{
+        const char *op = reason ? "quarantining a GPU" : "clearing a GPU's quarantine";
+        _cleanup_stmt_ sqlite3_stmt *stmt =
+                sq_prep(s,
+                        "UPDATE gpus SET quarantined = ?2 IS NOT NULL, quarantine_reason = ?2,"
+                        " updated_at = ?3 WHERE address = ?1",
+                        op, err);
+
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, address);
+        bind_text(stmt, 2, reason);
+        sqlite3_bind_int64(stmt, 3, now);
+        if (sq_done(s, stmt, op, err) < 0)
+                return -1;
+        if (sqlite3_changes(s->db) == 0)
+                return hd_error_set(err, HD_E_NOT_FOUND,
+                                    "no GPU at PCI address %s is known; see the GPU list",
+                                    address);
+        return 0;
+}
+
+static int sq_gpu_quarantine(orch_store *st, const char *address, const char *reason,
+                             int64_t now, hd_error *err)
+{
+        return SQ_IN_TX(st, "quarantining a GPU", err,
+                        gpu_quarantine_tx(s, address, reason, now, err));
+}
+
 static const struct orch_store_ops sq_ops = {
         .name = "sqlite",
         .close = sq_close,
@@ -808,4 +1091,10 @@ static const struct orch_store_ops sq_ops = {
         .ws_purge = sq_ws_purge,
         .event_add = sq_event_add,
         .event_list = sq_event_list,
+        .gpu_sync = sq_gpu_sync,
+        .gpu_claim = sq_gpu_claim,
+        .gpu_release = sq_gpu_release,
+        .gpu_list = sq_gpu_list,
+        .gpu_held = sq_gpu_held,
+        .gpu_quarantine = sq_gpu_quarantine,
 };

@@ -166,6 +166,8 @@ void orch_workspace_clear(orch_workspace *ws)
         free(ws->ip_addresses);
         free(ws->last_heartbeat);
         free(ws->ssh_user);
+        free(ws->gpu_model);
+        free(ws->gpu_numa);
         memset(ws, 0, sizeof(*ws));
 }
 
@@ -188,6 +190,18 @@ void orch_event_clear(orch_event *ev)
         memset(ev, 0, sizeof(*ev));
 }
 
+void orch_gpu_row_clear(orch_gpu_row *g)
+{
+        if (!g)
+                return;
+        free(g->address);
+        free(g->vendor_device);
+        free(g->model);
+        free(g->quarantine_reason);
+        free(g->workspace_id);
+        memset(g, 0, sizeof(*g));
+}
+
 #define DEFINE_LIST_FREE(list_type, clear)                       \
         void list_type##_free(list_type *l)                      \
         {                                                        \
@@ -202,6 +216,7 @@ void orch_event_clear(orch_event *ev)
 DEFINE_LIST_FREE(orch_image_list, orch_image_clear)
 DEFINE_LIST_FREE(orch_workspace_list, orch_workspace_clear)
 DEFINE_LIST_FREE(orch_event_list, orch_event_clear)
+DEFINE_LIST_FREE(orch_gpu_row_list, orch_gpu_row_clear)
 
 /* ---- argument checks --------------------------------------------------------- */
 
@@ -313,7 +328,7 @@ orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace
                              spec->name);
                 return NULL;
         }
-        if (orch_ws_new_id(id, err) < 0)
+        if (orch_gpu_request_check(spec, err) < 0 || orch_ws_new_id(id, err) < 0)
                 return NULL;
         /* Only the fields a creator may choose; the rest is the store's. */
         row.id = id;
@@ -326,6 +341,9 @@ orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace
         row.disk_gib = spec->disk_gib;
         row.ssh_user = spec->ssh_user;
         row.agent_token_hash = spec->agent_token_hash;
+        row.gpu_count = spec->gpu_count;
+        row.gpu_model = spec->gpu_model;
+        row.gpu_numa = spec->gpu_numa;
         row.state = ORCH_WS_PENDING;
         row.created_at = row.updated_at = row.state_changed_at = t;
         if (st->ops->ws_insert(st, &row, err) < 0)
@@ -415,7 +433,7 @@ int orch_store_workspace_purge(orch_store *st, const char *id, hd_error *err)
 {
         if (require(id, "a workspace's id", err) < 0)
                 return -1;
-        return st->ops->ws_purge(st, id, err);
+        return st->ops->ws_purge(st, id, now(), err);
 }
 
 /* ---- event log --------------------------------------------------------------- */

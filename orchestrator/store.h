@@ -92,6 +92,10 @@ typedef struct orch_workspace {
         int64_t last_heartbeat_at;
         char *ssh_user;
         int64_t deleted_at;
+        /* What it asks for (the GPUs it holds: orch_store_gpu_held()). */
+        unsigned gpu_count;  /* whole GPUs; 0 = none */
+        char *gpu_model;     /* filter: "H100" or "10de:2330"; NULL = any model */
+        char *gpu_numa;      /* "required", "preferred", or NULL (= preferred) */
 } orch_workspace;
 
 typedef struct orch_event {
@@ -157,7 +161,8 @@ int orch_store_image_delete(orch_store *st, const char *name, hd_error *err);
 
 /* A new workspace in state `pending`, committed, with an "created" event.
  * Taken from spec: name, owner, image (all required), template_name, vcpus,
- * memory_mib, disk_gib (> 0), ssh_user, agent_token_hash; the rest is set
+ * memory_mib, disk_gib (> 0), ssh_user, agent_token_hash, gpu_count,
+ * gpu_model, gpu_numa (NULL, "required" or "preferred"); the rest is set
  * here. HD_E_CONFLICT when a workspace (not deleted) has that name,
  * HD_E_NOT_FOUND when the image is not in the store. */
 orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace *spec,
@@ -217,6 +222,90 @@ int orch_store_event_add(orch_store *st, const char *id, const char *kind,
 int orch_store_event_list(orch_store *st, const char *id, int64_t after_id, size_t limit,
                           orch_event_list *out, hd_error *err);
 
+/* ---- GPUs ----------------------------------------------------------------- *
+ *
+ * The store keeps every GPU an inventory has reported (orch_store_gpu_sync),
+ * and which workspace holds which, one row per GPU with the GPU's address as
+ * its key: no GPU can be given to two workspaces, whatever callers do at the
+ * same time. A GPU is claimable when it is present (the last inventory saw
+ * it usable), not quarantined and not held. A workspace holds its GPUs until
+ * orch_store_gpu_release(), a move to stopped or deleted (same transaction
+ * as the move), or its purge. */
+
+typedef struct orch_gpu_row {
+        char *address;           /* the GPU function, "0000:3b:00.0" */
+        char *vendor_device;     /* "10de:2330" (lowercase hex) */
+        char *model;             /* "GH100 [H100 SXM5 80GB]"; may be NULL */
+        int numa_node;           /* -1 unknown */
+        bool present;            /* the last inventory saw it usable */
+        bool quarantined;        /* until an admin clears it */
+        char *quarantine_reason;
+        char *workspace_id;      /* its holder, or NULL */
+} orch_gpu_row;
+
+typedef struct orch_gpu_row_list {
+        orch_gpu_row *items;
+        size_t count;
+} orch_gpu_row_list;
+
+void orch_gpu_row_clear(orch_gpu_row *g);
+void orch_gpu_row_list_free(orch_gpu_row_list *l);
+/* Frees an address array from a claim or orch_store_gpu_held(). NULL-safe. */
+void orch_gpu_addresses_free(char **addresses, size_t n);
+
+/* Whether a GPU matches a model filter: a case-insensitive substring of its
+ * model ("H100", "a100 80gb") or its exact vendor:device ("10de:2330").
+ * NULL matches every GPU. */
+bool orch_gpu_row_matches(const orch_gpu_row *g, const char *model_filter);
+
+/* Record the GPUs an inventory found usable (address, vendor_device, model,
+ * numa_node are read; the rest ignored): they become present, with these
+ * details; every other known GPU becomes not present. Rows are never
+ * removed: a holder keeps a GPU that vanished, and quarantines stay. */
+int orch_store_gpu_sync(orch_store *st, const orch_gpu_row *usable, size_t n, hd_error *err);
+
+/* Give workspace_id `count` (>= 1) claimable GPUs matching model_filter
+ * (NULL = any), in one write transaction, and log a "gpu.claimed" event.
+ * numa_policy: "required" (all on one NUMA node, or refuse), "preferred" or
+ * NULL (one node when any node can, else across nodes).
+ * Choice, deterministic: among the nodes with at least `count` free
+ * matching GPUs, the one with the fewest free (ties: the lowest node
+ * number), so that nodes with more free GPUs stay whole for bigger
+ * requests; on that node the lowest addresses. Across nodes: the nodes
+ * with the most free GPUs first (ties: lowest number), lowest addresses
+ * first. A node of -1 (unknown) counts as one node.
+ * *addresses_out (by address; free with orch_gpu_addresses_free) gets the
+ * GPUs now held. Idempotent: a workspace that already holds exactly count
+ * GPUs gets those back; one holding another number gets HD_E_CONFLICT.
+ * Refusals, HD_E_NO_RESOURCES, nothing changed ("H100" is the filter, "GPU"
+ * without one; totals count present matching GPUs, quarantined included):
+ *   "no free H100: 0 of 8 free", "no free H100: this host has none",
+ *   "only 3 of 8 H100 free, 4 requested",
+ *   "4 H100 free but not 2 on one NUMA node (numa=required)".
+ * HD_E_NOT_FOUND for an unknown workspace, HD_E_CONFLICT for a deleted one. */
+int orch_store_gpu_claim(orch_store *st, const char *workspace_id, unsigned count,
+                         const char *model_filter, const char *numa_policy,
+                         char ***addresses_out, size_t *n_out, hd_error *err);
+
+/* Release every GPU workspace_id holds, logging "gpu.released" when there
+ * were any. Idempotent: 0 when it holds none (or does not exist). */
+int orch_store_gpu_release(orch_store *st, const char *workspace_id, hd_error *err);
+
+/* Every known GPU with its holder, by address. */
+int orch_store_gpu_list(orch_store *st, orch_gpu_row_list *out, hd_error *err);
+
+/* The GPUs workspace_id holds, by address (none: *n = 0, *addresses NULL). */
+int orch_store_gpu_held(orch_store *st, const char *workspace_id, char ***addresses,
+                        size_t *n, hd_error *err);
+
+/* Take a GPU out of allocation (e.g. its reset failed) until cleared; a
+ * holder keeps it. reason is required. HD_E_NOT_FOUND for an unknown
+ * address. */
+int orch_store_gpu_quarantine(orch_store *st, const char *address, const char *reason,
+                              hd_error *err);
+/* Make a quarantined GPU claimable again. HD_E_NOT_FOUND for an unknown address. */
+int orch_store_gpu_clear(orch_store *st, const char *address, hd_error *err);
+
 /* ---- ids ------------------------------------------------------------------ */
 
 #define ORCH_WS_ID_LEN 19 /* "ws-" + 16 hex */
@@ -230,3 +319,4 @@ bool orch_ws_id_valid(const char *s);
 #include "common/cleanup.h"
 HD_DEFINE_CLEANUP(orch_image *, orch_image_free)
 HD_DEFINE_CLEANUP(orch_workspace *, orch_workspace_free)
+#define _cleanup_gpu_rows_ _cleanup_(orch_gpu_row_list_free)
