@@ -4,7 +4,28 @@
 #include "api/views.h"
 #include "orchestrator/service.h"
 
+#include <stdio.h>
 #include <string.h>
+
+/* A workspace as the API shows it, with the GPUs it holds now. */
+static json_t *workspace_json(api_request *req, const orch_workspace *ws)
+{
+        json_t *o = api_view_workspace(ws);
+        json_t *held = json_array();
+        char **addrs = NULL;
+        size_t n = 0;
+
+        if (ws->gpu_count > 0 && orch_store_gpu_held(orch_service_store(api_service(req)), ws->id, &addrs, &n, NULL) == 0) {
+                for (size_t i = 0; i < n; i++) {
+                        json_array_append_new(held, json_string(addrs[i]));
+                        free(addrs[i]);
+                }
+                free(addrs);
+        }
+        json_object_set_new(o, "gpus", json_pack("{s:i,s:s?,s:s?,s:o}", "count", (int)ws->gpu_count, "model",
+                                                 ws->gpu_model, "numa", ws->gpu_numa, "held", held));
+        return o;
+}
 
 static void reply_workspace(api_request *req, unsigned status, orch_workspace *ws, const hd_error *err)
 {
@@ -12,7 +33,7 @@ static void reply_workspace(api_request *req, unsigned status, orch_workspace *w
                 api_reply_error(req, err);
                 return;
         }
-        api_reply_json(req, status, api_view_workspace(ws));
+        api_reply_json(req, status, workspace_json(req, ws));
         orch_workspace_free(ws);
 }
 
@@ -128,7 +149,7 @@ static void list_workspaces(api_request *req)
         }
         arr = json_array();
         for (size_t i = 0; i < l.count; i++)
-                json_array_append_new(arr, api_view_workspace(&l.items[i]));
+                json_array_append_new(arr, workspace_json(req, &l.items[i]));
         orch_workspace_list_free(&l);
         api_reply_json(req, 200, json_pack("{s:o}", "workspaces", arr));
 }
@@ -143,6 +164,9 @@ static void create_workspace(api_request *req)
                 {"vcpus", F_INT, false, 1, 1024},
                 {"memory_mib", F_INT, false, 128, 4 << 20},
                 {"disk_gib", F_INT, false, 1, 1 << 16},
+                {"gpus", F_INT, false, 0, 16},
+                {"gpu_model", F_STRING, false, 1, 64},
+                {"gpu_numa", F_STRING, false, 1, 16},
         };
         _cleanup_json_ json_t *body = NULL;
         _cleanup_free_ const char **keys = NULL;
@@ -171,6 +195,9 @@ static void create_workspace(api_request *req)
                 .vcpus = (unsigned)json_integer_value(json_object_get(body, "vcpus")),
                 .memory_mib = (uint64_t)json_integer_value(json_object_get(body, "memory_mib")),
                 .disk_gib = (uint64_t)json_integer_value(json_object_get(body, "disk_gib")),
+                .gpus = (unsigned)json_integer_value(json_object_get(body, "gpus")),
+                .gpu_model = json_string_value(json_object_get(body, "gpu_model")),
+                .gpu_numa = json_string_value(json_object_get(body, "gpu_numa")),
         };
         ws = orch_ws_create(api_service(req), &r, &err);
         reply_workspace(req, 202, ws, &err);
@@ -224,6 +251,63 @@ static void restart_workspace(api_request *req)
         reply_workspace(req, 202, orch_ws_restart(api_service(req), req->params[0], &err), &err);
 }
 
+/* ---- GPUs ------------------------------------------------------------------ */
+
+static void gpu_visit(void *ctx, const orch_gpu *g, const char *state, const char *holder, const char *reason)
+{
+        json_t *funcs = json_array();
+        char id[16];
+
+        for (size_t i = 0; i < g->n_functions; i++)
+                json_array_append_new(funcs, json_string(g->functions[i]));
+        snprintf(id, sizeof(id), "%04x:%04x", g->vendor & 0xffff, g->device & 0xffff);
+        json_array_append_new(ctx, json_pack("{s:s,s:s,s:s,s:i,s:i,s:s?,s:s?,s:o,s:s,s:s?,s:s?}", "address",
+                                             g->address, "model", g->model, "id", id, "numa_node", g->numa_node,
+                                             "iommu_group", g->iommu_group, "driver", g->driver, "reset_method",
+                                             g->reset_method, "functions", funcs, "state", state, "workspace",
+                                             holder, "reason", reason));
+}
+
+static void list_gpus(api_request *req)
+{
+        json_t *arr = json_array();
+        _cleanup_free_ char *problem = NULL;
+        hd_error err = {0};
+
+        if (orch_gpus_foreach(api_service(req), gpu_visit, arr, &problem, &err) < 0) {
+                json_decref(arr);
+                api_reply_error(req, &err);
+                return;
+        }
+        api_reply_json(req, 200, json_pack("{s:o,s:s?}", "gpus", arr, "host_problem", problem));
+}
+
+static void refresh_gpus(api_request *req)
+{
+        hd_error err = {0};
+
+        if (orch_gpu_refresh(api_service(req), &err) < 0)
+                api_reply_error(req, &err);
+        else
+                list_gpus(req);
+}
+
+/* Until roles exist (identity issue), the host's root is the admin. */
+static void clear_gpu(api_request *req)
+{
+        hd_error err = {0};
+
+        if (req->peer_uid != 0) {
+                api_reply_json(req, 403, json_pack("{s:{s:s,s:s}}", "error", "code", "forbidden", "message",
+                                                   "only an admin (root on this host) may clear a quarantined GPU"));
+                return;
+        }
+        if (orch_gpu_clear(api_service(req), req->params[0], &err) < 0)
+                api_reply_error(req, &err);
+        else
+                list_gpus(req);
+}
+
 const api_route api_routes[] = {
         {"GET", "/v1/health", get_health},
         {"GET", "/v1/images", list_images},
@@ -237,5 +321,8 @@ const api_route api_routes[] = {
         {"POST", "/v1/workspaces/{ref}/start", start_workspace},
         {"POST", "/v1/workspaces/{ref}/stop", stop_workspace},
         {"POST", "/v1/workspaces/{ref}/restart", restart_workspace},
+        {"GET", "/v1/gpus", list_gpus},
+        {"POST", "/v1/gpus/refresh", refresh_gpus},
+        {"POST", "/v1/gpus/{address}/clear", clear_gpu},
 };
 const size_t api_routes_count = HD_ARRAY_SIZE(api_routes);

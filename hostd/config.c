@@ -58,6 +58,10 @@ static const key_def keys[] = {
         {"api_max_body", T_SIZE, OFF(api_max_body), 1024, 64 * MiB, NULL, "largest request body"},
         {"api_connection_timeout", T_DURATION, OFF(api_connection_timeout), 1, 3600, NULL, "idle API connection timeout"},
         {"api_max_connections", T_UINT, OFF(api_max_connections), 1, 10000, NULL, "concurrent API connections"},
+        {"gpu_sysfs_root", T_PATH, OFF(gpu_sysfs_root), 0, 0, NULL, "sysfs to read GPUs and IOMMU groups from"},
+        {"gpu_pci_ids", T_PATH, OFF(gpu_pci_ids), 0, 0, NULL, "pci.ids for GPU model names"},
+        {"gpu_kernel_cmdline", T_PATH, OFF(gpu_kernel_cmdline), 0, 0, NULL, "kernel command line (ACS override check)"},
+        {"hugepages_min_memory", T_SIZE, OFF(hugepages_min_memory), 0, 1ull << 42, NULL, "hugepage backing from this memory up (0 never)"},
 };
 
 static char **str_field(hostd_config *cfg, const key_def *k)
@@ -93,6 +97,10 @@ void hostd_config_defaults(hostd_config *cfg)
                 .api_max_body = MiB,
                 .api_connection_timeout = 30,
                 .api_max_connections = 64,
+                .gpu_sysfs_root = hd_strdup("/sys"),
+                .gpu_pci_ids = hd_strdup("/usr/share/misc/pci.ids"),
+                .gpu_kernel_cmdline = hd_strdup("/proc/cmdline"),
+                .hugepages_min_memory = 0,
         };
 }
 

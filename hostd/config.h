@@ -35,6 +35,10 @@ typedef struct hostd_config {
         uint64_t api_max_body;               /* bytes */
         unsigned api_connection_timeout;     /* seconds */
         unsigned api_max_connections;
+        char *gpu_sysfs_root;                /* where PCI devices and IOMMU groups are read */
+        char *gpu_pci_ids;                   /* pci.ids for GPU model names */
+        char *gpu_kernel_cmdline;            /* checked for an ACS override */
+        uint64_t hugepages_min_memory;       /* guests with at least this memory use hugepages; 0 never */
 } hostd_config;
 
 /* Fill *cfg with the built-in defaults (always succeeds). */

@@ -57,6 +57,10 @@ static void params_from_config(const hostd_config *cfg, orch_params *p)
                 .max_disk_gib = cfg->max_disk / GiB,
                 .agent_hello_timeout = cfg->agent_hello_timeout,
                 .stop_timeout = cfg->stop_timeout,
+                .gpu_sysfs_root = cfg->gpu_sysfs_root,
+                .gpu_pci_ids = cfg->gpu_pci_ids,
+                .gpu_kernel_cmdline = cfg->gpu_kernel_cmdline,
+                .hugepages_min_memory_mib = cfg->hugepages_min_memory / MiB,
         };
 }
 

@@ -37,6 +37,8 @@ static void job_free(void *p)
 
 void orch_ws_fail(orch_service *svc, const char *id, const char *reason)
 {
+        /* A failed workspace runs nothing, so it holds no GPU. */
+        orch_gpu_release_for(svc, id);
         orch_store_transition(svc->store, id, ORCH_WS_ANY, ORCH_WS_FAILED, reason, NULL);
 }
 
@@ -61,14 +63,23 @@ int orch_ws_teardown(orch_service *svc, const char *id, hd_error *err)
                 return hd_error_set(err, e.code, "%s", e.message);
         if (unlink_if_present(sock, err) < 0 || unlink_if_present(log, err) < 0)
                 return -1;
+        orch_gpu_release_for(svc, id);
         return 0;
 }
 
-/* Define the domain of ws (its overlay exists) with libvirt. */
-static int define_domain(orch_service *svc, const orch_workspace *ws, const char *disk, hd_error *err)
+/* Define (or redefine) the domain of ws, whose overlay exists, with the
+ * GPUs it holds now: they may differ from one start to the next. */
+static int define_domain(orch_service *svc, const orch_workspace *ws, hd_error *err)
 {
         _cleanup_free_ char *sock = orch_agent_socket_path(svc, ws->id);
         _cleanup_free_ char *log = orch_console_log_path(svc, ws->id);
+        _cleanup_free_ char *disk = NULL;
+        orch_gpu_parts gpus;
+        int r;
+
+        if (img_disk_path(svc->images, ws->id, &disk, err) < 0 ||
+            orch_gpu_domain_parts(svc, ws->id, &gpus, err) < 0)
+                return -1;
         orch_domain_spec spec = {
                 .id = ws->id,
                 .display_name = ws->name,
@@ -85,9 +96,18 @@ static int define_domain(orch_service *svc, const orch_workspace *ws, const char
                 .bridge = svc->p.bridge,
                 .agent_socket_path = sock,
                 .console_log_path = log,
+                .hostdevs = gpus.hostdevs,
+                .n_hostdevs = gpus.n_hostdevs,
+                .numa_pin = gpus.numa_node >= 0,
+                .numa_node = gpus.numa_node,
+                .pin_cpus = gpus.pin_cpus,
+                .n_pin_cpus = gpus.n_pin_cpus,
+                .hugepages = svc->p.hugepages_min_memory_mib && ws->memory_mib >= svc->p.hugepages_min_memory_mib,
         };
 
-        return orch_virt_define(svc->virt, &spec, err);
+        r = orch_virt_define(svc->virt, &spec, err);
+        orch_gpu_parts_clear(&gpus);
+        return r;
 }
 
 /* Seed, agent and token into the overlay: one libguestfs launch. */
@@ -144,11 +164,13 @@ static void provision(orch_service *svc, const job *j)
         if (inject(svc, ws, j, disk, &err) < 0)
                 goto fail;
         step = "defining the domain";
-        if (define_domain(svc, ws, disk, &err) < 0)
+        if (define_domain(svc, ws, &err) < 0)
                 goto fail;
         step = "starting the domain";
-        if (orch_virt_start(svc->virt, ws->id, &err) < 0)
+        if (orch_virt_start(svc->virt, ws->id, &err) < 0) {
+                orch_gpu_quarantine_on_reset_failure(svc, ws->id, err.message);
                 goto fail;
+        }
         if (orch_store_transition(svc->store, ws->id, ORCH_WS_BIT(ORCH_WS_PROVISIONING), ORCH_WS_RUNNING, NULL,
                                   &err) == 0)
                 return;
@@ -162,13 +184,19 @@ fail:
 
 static int do_start(orch_service *svc, const char *id)
 {
+        _cleanup_(orch_workspace_freep) orch_workspace *ws = NULL;
         hd_error err = {0};
         _cleanup_free_ char *reason = NULL;
         orch_dom_state st = ORCH_DOM_UNKNOWN;
 
         if (orch_virt_state(svc->virt, id, &st, &err) == 0 && st == ORCH_DOM_RUNNING)
                 goto running;
-        if (orch_virt_start(svc->virt, id, &err) < 0) {
+        ws = orch_store_workspace_get(svc->store, id, &err);
+        /* The GPUs claimed for this start go into the definition first. */
+        if (!ws || (ws->gpu_count > 0 && define_domain(svc, ws, &err) < 0) ||
+            orch_virt_start(svc->virt, id, &err) < 0) {
+                orch_gpu_quarantine_on_reset_failure(svc, id, err.message);
+                orch_gpu_release_for(svc, id);
                 reason = hd_asprintf("starting the domain: %s", err.message);
                 orch_ws_fail(svc, id, reason);
                 return -1;
@@ -195,8 +223,9 @@ static int do_stop(orch_service *svc, const char *id, bool force)
         }
         if (forced && !force)
                 reason = hd_asprintf("forced off: the guest did not shut down within %u s", svc->p.stop_timeout);
-        /* A stopped guest has no addresses; the next boot reports its own. */
+        /* A stopped guest has no addresses and holds no GPU. */
         orch_store_workspace_update(svc->store, id, &(orch_ws_update){.ip_addresses = "[]"}, NULL);
+        orch_gpu_release_for(svc, id);
         return orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STOPPING), ORCH_WS_STOPPED,
                                      reason ? reason : (force ? "forced stop" : "stopped"), NULL);
 }
@@ -221,6 +250,25 @@ static void do_delete(orch_service *svc, const char *id)
         }
 }
 
+/* Stop, take GPUs again (the stop released them), start. */
+static void restart(orch_service *svc, const char *id)
+{
+        _cleanup_(orch_workspace_freep) orch_workspace *ws = NULL;
+        _cleanup_free_ char *reason = NULL;
+        hd_error err = {0};
+
+        if (do_stop(svc, id, false) < 0 || !(ws = orch_store_workspace_get(svc->store, id, &err)))
+                return;
+        if (orch_gpu_claim_for(svc, ws, &err) < 0) {
+                reason = hd_asprintf("restart stopped it but could not take GPUs again: %s", err.message);
+                orch_store_event_add(svc->store, id, "restart_failed", reason, NULL, NULL);
+                return;
+        }
+        if (orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STOPPED), ORCH_WS_STARTING, "restart",
+                                  NULL) == 0)
+                do_start(svc, id);
+}
+
 static void run_job(void *ctx, void *arg)
 {
         orch_service *svc = ctx;
@@ -239,10 +287,7 @@ static void run_job(void *ctx, void *arg)
                 do_stop(svc, j->id, j->kind == JOB_STOP_FORCE);
                 break;
         case JOB_RESTART:
-                if (do_stop(svc, j->id, false) == 0 &&
-                    orch_store_transition(svc->store, j->id, ORCH_WS_BIT(ORCH_WS_STOPPED), ORCH_WS_STARTING,
-                                          "restart", NULL) == 0)
-                        do_start(svc, j->id);
+                restart(svc, j->id);
                 break;
         case JOB_DELETE:
                 do_delete(svc, j->id);

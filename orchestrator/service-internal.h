@@ -24,7 +24,25 @@ struct orch_service {
         char **busy;
         size_t n_busy, cap_busy;
         struct orch_agents *agents;
+        pthread_mutex_t gpu_lock;  /* guards gpus */
+        orch_gpu_list gpus;        /* the last inventory */
 };
+
+/* What a workspace's GPUs add to its domain. */
+typedef struct orch_gpu_parts {
+        orch_domain_hostdev *hostdevs; /* every function of every held card */
+        size_t n_hostdevs;
+        int numa_node;                 /* -1: the GPUs share no node */
+        unsigned *pin_cpus;
+        size_t n_pin_cpus;
+} orch_gpu_parts;
+
+/* Claim ws->gpu_count GPUs for ws (nothing when 0); HD_E_NO_RESOURCES says why not. */
+int orch_gpu_claim_for(orch_service *svc, const orch_workspace *ws, hd_error *err);
+void orch_gpu_release_for(orch_service *svc, const char *id);
+int orch_gpu_domain_parts(orch_service *svc, const char *id, orch_gpu_parts *parts, hd_error *err);
+void orch_gpu_parts_clear(orch_gpu_parts *parts);
+void orch_gpu_quarantine_on_reset_failure(orch_service *svc, const char *id, const char *libvirt_message);
 
 /* Where a workspace's files live (caller frees). */
 char *orch_agent_socket_path(orch_service *svc, const char *id);

@@ -28,6 +28,9 @@ static void params_copy(orch_params *dst, const orch_params *src)
         dst->network = dup_or_null(src->network);
         dst->bridge = dup_or_null(src->bridge);
         dst->agent_binary = dup_or_null(src->agent_binary);
+        dst->gpu_sysfs_root = dup_or_null(src->gpu_sysfs_root ? src->gpu_sysfs_root : "/sys");
+        dst->gpu_pci_ids = dup_or_null(src->gpu_pci_ids ? src->gpu_pci_ids : "/usr/share/misc/pci.ids");
+        dst->gpu_kernel_cmdline = dup_or_null(src->gpu_kernel_cmdline ? src->gpu_kernel_cmdline : "/proc/cmdline");
 }
 
 static void params_free(orch_params *p)
@@ -40,6 +43,9 @@ static void params_free(orch_params *p)
         free((char *)p->network);
         free((char *)p->bridge);
         free((char *)p->agent_binary);
+        free((char *)p->gpu_sysfs_root);
+        free((char *)p->gpu_pci_ids);
+        free((char *)p->gpu_kernel_cmdline);
 }
 
 orch_service *orch_service_open(const orch_params *p, hd_error *err)
@@ -51,6 +57,7 @@ orch_service *orch_service_open(const orch_params *p, hd_error *err)
         params_copy(&svc->p, p);
         pthread_mutex_init(&svc->busy_lock, NULL);
         pthread_cond_init(&svc->busy_cond, NULL);
+        pthread_mutex_init(&svc->gpu_lock, NULL);
         svc->agents_dir = hd_path_join(p->run_dir, "agents");
         /* qemu (user libvirt-qemu) binds the agent sockets and writes nothing
          * else here; hostd (root) connects to them. */
@@ -76,6 +83,8 @@ orch_service *orch_service_open(const orch_params *p, hd_error *err)
         svc->virt_type = orch_virt_type(svc->virt, p->virt_type, err);
         if (!svc->virt_type)
                 goto fail;
+        if (orch_gpu_refresh(svc, err) < 0)
+                goto fail;
         return svc;
 fail:
         orch_service_close(svc);
@@ -98,6 +107,8 @@ void orch_service_close(orch_service *svc)
         free(svc->busy);
         free(svc->agents_dir);
         params_free(&svc->p);
+        orch_gpu_list_free(&svc->gpus);
+        pthread_mutex_destroy(&svc->gpu_lock);
         pthread_mutex_destroy(&svc->busy_lock);
         pthread_cond_destroy(&svc->busy_cond);
         free(svc);
@@ -282,6 +293,11 @@ static int check_create(orch_service *svc, orch_create_req *r, hd_error *err)
                 r->vcpus = svc->p.default_vcpus;
         if (!r->memory_mib)
                 r->memory_mib = svc->p.default_memory_mib;
+        if (r->gpus > 16)
+                return hd_error_set(err, HD_E_INVALID, "gpus must be between 0 and 16, not %u", r->gpus);
+        if (r->gpu_numa && strcmp(r->gpu_numa, "required") != 0 && strcmp(r->gpu_numa, "preferred") != 0)
+                return hd_error_set(err, HD_E_INVALID, "gpu_numa must be required or preferred, not '%.32s'",
+                                    r->gpu_numa);
         if (check_range("vcpus", r->vcpus, 1, svc->p.max_vcpus, err) < 0 ||
             check_range("memory_mib", r->memory_mib, 128, svc->p.max_memory_mib, err) < 0)
                 return -1;
@@ -325,9 +341,20 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         spec.memory_mib = r.memory_mib;
         spec.disk_gib = r.disk_gib;
         spec.ssh_user = (char *)r.user;
+        spec.gpu_count = r.gpus;
+        spec.gpu_model = (char *)r.gpu_model;
+        spec.gpu_numa = (char *)r.gpu_numa;
         ws = orch_store_workspace_create(svc->store, &spec, err);
         if (!ws)
                 return NULL;
+        /* Admission: the GPUs are claimed now or the request leaves nothing. */
+        if (orch_gpu_claim_for(svc, ws, err) < 0) {
+                orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETING, "no GPUs", NULL);
+                orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETED, "no GPUs", NULL);
+                orch_store_workspace_purge(svc->store, ws->id, NULL);
+                orch_workspace_free(ws);
+                return NULL;
+        }
         orch_job_queue(svc, JOB_PROVISION, ws->id, r.user, r.ssh_keys, r.n_ssh_keys);
         return ws;
 }
@@ -359,6 +386,13 @@ static orch_workspace *request(orch_service *svc, const char *ref, unsigned from
 
 orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err)
 {
+        _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(svc->store, ref, err);
+
+        /* A stopped workspace holds no GPU: take free matching ones again, or refuse now. */
+        if (!ws)
+                return NULL;
+        if ((ws->state == ORCH_WS_STOPPED || ws->state == ORCH_WS_FAILED) && orch_gpu_claim_for(svc, ws, err) < 0)
+                return NULL;
         return request(svc, ref, ORCH_WS_BIT(ORCH_WS_STOPPED) | ORCH_WS_BIT(ORCH_WS_FAILED), ORCH_WS_STARTING,
                        "start requested", JOB_START, err);
 }

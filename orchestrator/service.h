@@ -32,6 +32,10 @@ typedef struct orch_params {
         uint64_t default_disk_gib, max_disk_gib;
         unsigned agent_hello_timeout; /* seconds from running to the agent's hello */
         unsigned stop_timeout;        /* seconds of ACPI grace before a forced stop */
+        const char *gpu_sysfs_root;   /* /sys, or a fixture tree in tests */
+        const char *gpu_pci_ids;
+        const char *gpu_kernel_cmdline;
+        uint64_t hugepages_min_memory_mib; /* 0: never back guests with hugepages */
 } orch_params;
 
 /* The executor runs fn(ctx, arg) later on a worker thread, then free_arg(arg);
@@ -64,6 +68,9 @@ typedef struct orch_create_req {
         unsigned vcpus;            /* 0 = default */
         uint64_t memory_mib;       /* 0 = default */
         uint64_t disk_gib;         /* 0 = default (at least the image's size) */
+        unsigned gpus;             /* whole GPUs passed through (VFIO) */
+        const char *gpu_model;     /* "H100" or "10de:2330"; NULL = any */
+        const char *gpu_numa;      /* "required", "preferred" or NULL (preferred) */
 } orch_create_req;
 
 /* Check the request, commit the row (state pending) and queue provisioning. */
@@ -73,6 +80,20 @@ orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err)
 orch_workspace *orch_ws_stop(orch_service *svc, const char *ref, bool force, hd_error *err);
 orch_workspace *orch_ws_restart(orch_service *svc, const char *ref, hd_error *err);
 orch_workspace *orch_ws_delete(orch_service *svc, const char *ref, hd_error *err);
+
+/* ---- GPUs ------------------------------------------------------------------ */
+#include "orchestrator/gpu.h"
+
+/* Read the inventory again and bring the store in step (start, on request). */
+int orch_gpu_refresh(orch_service *svc, hd_error *err);
+/* Each GPU of the inventory with its state: "free", "assigned" (holder set),
+ * "quarantined" or "unusable" (reason set). *host_problem: why the host
+ * refuses passthrough altogether, or NULL (caller frees). */
+typedef void (*orch_gpu_visit)(void *ctx, const orch_gpu *gpu, const char *state, const char *holder,
+                               const char *reason);
+int orch_gpus_foreach(orch_service *svc, orch_gpu_visit visit, void *ctx, char **host_problem, hd_error *err);
+/* An admin clears a quarantined GPU. */
+int orch_gpu_clear(orch_service *svc, const char *address, hd_error *err);
 
 /* ---- startup reconciliation ---------------------------------------------- */
 /* Compare the store, libvirt's hostd domains and the overlays on disk, and

@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #define BUSY_TIMEOUT_MS 10000
@@ -279,6 +280,35 @@ static int migrate(sq_store *s, const char *path, hd_error *err)
         return read_version(s, &s->version, err);
 }
 
+/* Switch to WAL. sqlite does not call the busy handler for a journal-mode
+ * change, so handles opening a new file together retry here instead (seen
+ * when 8 handles opened one new database at once). */
+static int set_wal(sq_store *s, hd_error *err)
+{
+        for (int waited = 0;; waited += 20) {
+                _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(s, "PRAGMA journal_mode = WAL", "open", err);
+                const unsigned char *got;
+                int rc;
+
+                if (!stmt)
+                        return -1;
+                rc = sqlite3_step(stmt);
+                if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+                        if (waited >= BUSY_TIMEOUT_MS)
+                                return sq_error(s, rc, "PRAGMA journal_mode = WAL", err);
+                        usleep(20 * 1000);
+                        continue;
+                }
+                if (rc != SQLITE_ROW)
+                        return sq_error(s, rc, "PRAGMA journal_mode = WAL", err);
+                got = sqlite3_column_text(stmt, 0);
+                if (!got || strcmp((const char *)got, "wal") != 0)
+                        return hd_error_set(err, HD_E_STORE, "store: the database refuses WAL mode (it says '%s')",
+                                            got ? (const char *)got : "nothing");
+                return 0;
+        }
+}
+
 /* Run a PRAGMA that answers one row, and check the answer. */
 static int pragma_expect(sq_store *s, const char *sql, const char *want, hd_error *err)
 {
@@ -339,7 +369,7 @@ orch_store *orch_store_sqlite_open(const char *path, hd_error *err)
         sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
         if (sq_exec(s, "PRAGMA foreign_keys = ON", "open", err) < 0 ||
             pragma_expect(s, "PRAGMA foreign_keys", "1", err) < 0 ||
-            pragma_expect(s, "PRAGMA journal_mode = WAL", "wal", err) < 0 ||
+            set_wal(s, err) < 0 ||
             sq_exec(s, "PRAGMA synchronous = FULL", "open", err) < 0) {
                 hd_error_prefix(err, "store %s", path);
                 goto fail;

@@ -26,12 +26,14 @@ static void check_fixture(const char *dir, const char *name)
 
 static void test_fixtures(void)
 {
-        _cleanup_free_ char *dir = tl_src_path("tests/fixtures/config");
+        _cleanup_free_ char *rel = tl_src_path("tests/fixtures/config");
+        _cleanup_free_ char *dir = realpath(rel, NULL);
         struct dirent **list;
         int n;
 
         /* Error messages name the file as given: run from inside the folder. */
-        CHECK(chdir(dir) == 0, "fixture folder exists");
+        if (!CHECK(dir && chdir(dir) == 0, "fixture folder exists"))
+                return;
         n = scandir(".", &list, NULL, alphasort);
         for (int i = 0; i < n; i++) {
                 const char *f = list[i]->d_name;
