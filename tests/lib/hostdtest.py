@@ -94,8 +94,7 @@ class Hostd:
         self.config = os.path.join(self.dir, "hostd.conf")
         self.log_path = os.path.join(self.dir, "hostd.log")
         self.proc = None
-        with open(self.config, "w") as f:
-            f.write(f"""state_dir = {self.dir}/state
+        base = f"""state_dir = {self.dir}/state
 run_dir = {self.dir}/run
 log_dir = {self.dir}/log
 socket = {self.socket}
@@ -107,7 +106,12 @@ agent_binary = {BUILD}/hostd-agent
 log_level = debug
 default_memory = 1G
 default_disk = 4G
-{extra_config}""")
+"""
+        # Keys in extra_config replace the base ones (hostd refuses a key set twice).
+        extra_keys = {line.split("=")[0].strip() for line in extra_config.splitlines() if "=" in line}
+        lines = [line for line in base.splitlines() if line.split("=")[0].strip() not in extra_keys]
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n" + extra_config)
 
     def start(self, wait=True):
         logf = open(self.log_path, "a")
