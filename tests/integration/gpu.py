@@ -118,7 +118,8 @@ try:
     for n in names:
         h.wait_state(n, ("gone",), 120)
     rc, out = virsh("list", "--all", "--name")
-    check(not any(n for n in out.split() if n.startswith("ws-")), "no GPU domain is left defined", out)
+    ids = [r.json["id"] for r in granted]
+    check(not any(i in out.split() for i in ids), "no GPU domain is left defined", out)
     r = h.request("POST", "/v1/gpus/0000:99:00.0/clear")
     check(r.status == 404, "clearing an unknown GPU is 404", r)
 finally:
