@@ -266,6 +266,10 @@ static void check_hello_timeout(const link_ctx *l, const orch_workspace *ws, con
 
         if (ws->state != ORCH_WS_RUNNING || (c && c->hello_ok))
                 return;
+        /* Heartbeats since it started running mean the agent did say hello,
+         * to this hostd or to one before a restart: only a reconnect is due. */
+        if (ws->last_heartbeat_at >= ws->state_changed_at)
+                return;
         if (time(NULL) - ws->state_changed_at < (time_t)svc->p.agent_hello_timeout)
                 return;
         log = orch_console_log_path(svc, ws->id);

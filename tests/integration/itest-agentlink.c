@@ -80,7 +80,7 @@ int main(void)
         orch_image img = {.name = (char *)"img", .format = (char *)"qcow2",
                           .sha256 = (char *)"0000000000000000000000000000000000000000000000000000000000000000",
                           .virtual_size = 1 << 30, .file_size = 1 << 20};
-        orch_workspace *ws, *quiet, *now;
+        orch_workspace *ws, *quiet, *now, *veteran = NULL;
         char token[65], quiet_token[65];
         orch_service *svc;
         hd_error err = {0};
@@ -146,8 +146,21 @@ int main(void)
         CHECK(now && now->last_heartbeat_at > 0, "the heartbeat is recorded");
         orch_workspace_free(now);
 
+        /* One that talked before hostd restarted: heartbeats recorded, no link now. */
+        {
+                char veteran_token[65];
+                orch_workspace *v = running_workspace(svc, "veteran", veteran_token);
+                orch_ws_update hb = {.last_heartbeat = "{\"type\":\"heartbeat\"}"};
+                CHECK(v && orch_store_workspace_update(svc->store, v->id, &hb, NULL) == 0,
+                      "a workspace whose agent reported before a hostd restart");
+                veteran = v;
+        }
         sleep(3);
         orch_agents_poll(svc, 50, NULL, NULL);
+        now = orch_store_workspace_get(svc->store, veteran->id, NULL);
+        CHECK(now && now->state == ORCH_WS_RUNNING,
+              "is not failed for a missing hello while its agent reconnects after a hostd restart");
+        orch_workspace_free(now);
         now = orch_store_workspace_get(svc->store, quiet->id, NULL);
         CHECK(now && now->state == ORCH_WS_FAILED && now->reason && strstr(now->reason, "did not say hello"),
               "a workspace whose agent never says hello is failed, with the reason");
@@ -160,6 +173,7 @@ int main(void)
         close(lfd);
         orch_workspace_free(ws);
         orch_workspace_free(quiet);
+        orch_workspace_free(veteran);
         orch_service_close(svc);
         {
                 const char *rm[] = {"rm", "-rf", dir, NULL};
