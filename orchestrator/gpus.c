@@ -79,11 +79,6 @@ int orch_gpu_claim_for(orch_service *svc, const orch_workspace *ws, hd_error *er
         return 0;
 }
 
-void orch_gpu_release_for(orch_service *svc, const char *id)
-{
-        orch_store_gpu_release(svc->store, id, NULL);
-}
-
 void orch_gpu_parts_clear(orch_gpu_parts *parts)
 {
         for (size_t i = 0; i < parts->n_hostdevs; i++)

@@ -37,8 +37,7 @@ static void job_free(void *p)
 
 void orch_ws_fail(orch_service *svc, const char *id, const char *reason)
 {
-        /* A failed workspace runs nothing, so it holds no GPU. */
-        orch_gpu_release_for(svc, id);
+        /* The move to failed releases its GPUs (store, same transaction). */
         orch_store_transition(svc->store, id, ORCH_WS_ANY, ORCH_WS_FAILED, reason, NULL);
 }
 
@@ -63,7 +62,6 @@ int orch_ws_teardown(orch_service *svc, const char *id, hd_error *err)
                 return hd_error_set(err, e.code, "%s", e.message);
         if (unlink_if_present(sock, err) < 0 || unlink_if_present(log, err) < 0)
                 return -1;
-        orch_gpu_release_for(svc, id);
         return 0;
 }
 
@@ -196,7 +194,6 @@ static int do_start(orch_service *svc, const char *id)
         if (!ws || (ws->gpu_count > 0 && define_domain(svc, ws, &err) < 0) ||
             orch_virt_start(svc->virt, id, &err) < 0) {
                 orch_gpu_quarantine_on_reset_failure(svc, id, err.message);
-                orch_gpu_release_for(svc, id);
                 reason = hd_asprintf("starting the domain: %s", err.message);
                 orch_ws_fail(svc, id, reason);
                 return -1;
@@ -223,9 +220,8 @@ static int do_stop(orch_service *svc, const char *id, bool force)
         }
         if (forced && !force)
                 reason = hd_asprintf("forced off: the guest did not shut down within %u s", svc->p.stop_timeout);
-        /* A stopped guest has no addresses and holds no GPU. */
+        /* A stopped guest has no addresses (the move to stopped releases its GPUs). */
         orch_store_workspace_update(svc->store, id, &(orch_ws_update){.ip_addresses = "[]"}, NULL);
-        orch_gpu_release_for(svc, id);
         return orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STOPPING), ORCH_WS_STOPPED,
                                      reason ? reason : (force ? "forced stop" : "stopped"), NULL);
 }

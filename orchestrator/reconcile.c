@@ -80,8 +80,6 @@ static void reconcile_row(recon *r, const orch_workspace *ws, const orch_domain_
                 }
                 break;
         case ORCH_WS_STOPPED:
-                if (!running)
-                        orch_gpu_release_for(svc, ws->id); /* a stop that died before releasing */
                 if (running) {
                         orch_store_transition(st, ws->id, ORCH_WS_BIT(ORCH_WS_STOPPED), ORCH_WS_STARTING,
                                               "found running when hostd started", NULL);
@@ -90,8 +88,6 @@ static void reconcile_row(recon *r, const orch_workspace *ws, const orch_domain_
                 }
                 break;
         case ORCH_WS_FAILED:
-                orch_gpu_release_for(svc, ws->id);
-                break;
         case ORCH_WS_DELETED:
         case ORCH_WS__STATE_COUNT:
                 break;

@@ -39,7 +39,6 @@ typedef struct orch_gpu_parts {
 
 /* Claim ws->gpu_count GPUs for ws (nothing when 0); HD_E_NO_RESOURCES says why not. */
 int orch_gpu_claim_for(orch_service *svc, const orch_workspace *ws, hd_error *err);
-void orch_gpu_release_for(orch_service *svc, const char *id);
 int orch_gpu_domain_parts(orch_service *svc, const char *id, orch_gpu_parts *parts, hd_error *err);
 void orch_gpu_parts_clear(orch_gpu_parts *parts);
 void orch_gpu_quarantine_on_reset_failure(orch_service *svc, const char *id, const char *libvirt_message);

@@ -746,9 +746,9 @@ static int ws_transition_tx(sq_store *s, const char *id, unsigned expected_from,
             insert_event(s, id, now, "state", orch_ws_state_name(from), orch_ws_state_name(to),
                          reason, NULL, op, err) < 0)
                 return -1;
-        /* A stopped or deleted workspace holds no GPU, even when its caller
-         * dies before releasing them. */
-        if (to == ORCH_WS_STOPPED || to == ORCH_WS_DELETED)
+        /* A stopped, failed or deleted workspace runs nothing and holds no
+         * GPU, even when its caller dies before releasing them. */
+        if (to == ORCH_WS_STOPPED || to == ORCH_WS_FAILED || to == ORCH_WS_DELETED)
                 return gpu_release_tx(s, id, now, op, err);
         return 0;
 }

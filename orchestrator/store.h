@@ -229,8 +229,8 @@ int orch_store_event_list(orch_store *st, const char *id, int64_t after_id, size
  * its key: no GPU can be given to two workspaces, whatever callers do at the
  * same time. A GPU is claimable when it is present (the last inventory saw
  * it usable), not quarantined and not held. A workspace holds its GPUs until
- * orch_store_gpu_release(), a move to stopped or deleted (same transaction
- * as the move), or its purge. */
+ * orch_store_gpu_release(), a move to stopped, failed or deleted (same
+ * transaction as the move), or its purge. */
 
 typedef struct orch_gpu_row {
         char *address;           /* the GPU function, "0000:3b:00.0" */

@@ -350,6 +350,12 @@ static void test_stop_and_purge(orch_store *st, const char *file)
                 moved &= orch_store_transition(st, a, ORCH_WS_ANY, path[i], NULL, NULL) == 0;
         CHECK(moved && held_count(st, a) == 0,
               "a workspace moved to stopped holds no GPU (same transaction)");
+        free(r);
+        r = claim(st, a, 2, "H100", NULL, NULL);
+        CHECK(held_count(st, a) == 2 &&
+                      orch_store_transition(st, a, ORCH_WS_ANY, ORCH_WS_FAILED, "test", NULL) == 0 &&
+                      held_count(st, a) == 0,
+              "a workspace moved to failed holds no GPU (same transaction)");
         CHECK(orch_store_transition(st, b, ORCH_WS_ANY, ORCH_WS_DELETING, NULL, NULL) == 0 &&
                       orch_store_transition(st, b, ORCH_WS_ANY, ORCH_WS_DELETED, NULL, NULL) == 0,
               "b is deleted");
