@@ -324,6 +324,24 @@ static void test_diff(void)
         CHECK_CONTAINS(d2, "startup_script: (none) -> 3 lines, 74 bytes\n", "an added script is summarized");
 }
 
+/* The complete example in docs/templates.md is valid and is valid/full.json. */
+static void test_doc_example(void)
+{
+        _cleanup_free_ char *path = getenv("HOSTD_SRCDIR") ? tl_src_path("docs/templates.md")
+                                                           : tl_find_up("docs/templates.md");
+        size_t len = 0;
+        _cleanup_free_ char *doc = path ? slurp(path, &len) : NULL;
+        char *start = doc ? strstr(doc, "```json\n") : NULL, *end;
+        orch_template *t;
+
+        if (!CHECK(start && (end = strstr(start + 8, "```")), "docs/templates.md has a JSON example"))
+                return;
+        t = parse_text(start + 8, (size_t)(end - start - 8));
+        _cleanup_free_ char *h = t ? hash_of(t) : hd_strdup(""), *h_full = hash_of(full);
+        CHECK_STR(h, h_full, "the documented example parses and is the full fixture");
+        orch_template_free(t);
+}
+
 static void put_file(const char *dir, const char *name, const char *text)
 {
         _cleanup_free_ char *path = hd_path_join(dir, name);
@@ -403,6 +421,7 @@ int main(void)
                 test_versions();
                 test_apply();
                 test_diff();
+                test_doc_example();
         }
         test_load_dir();
         orch_template_free(full);
