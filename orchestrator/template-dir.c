@@ -28,6 +28,7 @@ static int by_name(const void *a, const void *b)
 static orch_template *load_one(const char *dir, const char *file, orch_template_errors *errs)
 {
         _cleanup_free_ char *path = hd_path_join(dir, file), *data = NULL;
+        _cleanup_free_ char *shown = orch_tpl_path("", file); /* a file name may hold anything */
         orch_template_errors fe = {0};
         orch_template *t = NULL;
         hd_error err = {0};
@@ -36,25 +37,25 @@ static orch_template *load_one(const char *dir, const char *file, orch_template_
 
         if (stat(path, &st) < 0) {
                 if (errno != ENOENT) /* else removed meanwhile */
-                        orch_tpl_error_add(errs, file, "file", "cannot be read: %s", strerror(errno));
+                        orch_tpl_error_add(errs, shown, "file", "cannot be read: %s", strerror(errno));
                 return NULL;
         }
         if (!S_ISREG(st.st_mode))
                 return NULL; /* a directory or a device: not a template */
         if (hd_read_file(path, ORCH_TEMPLATE_FILE_MAX, &data, &len, &err) < 0) {
-                orch_tpl_error_add(errs, file, "file", "%s", err.message);
+                orch_tpl_error_add(errs, shown, "file", "%s", err.message);
                 return NULL;
         }
         if (orch_template_parse(data, len, &t, &fe) < 0) {
                 for (size_t i = 0; i < fe.n; i++)
-                        orch_tpl_error_add(errs, file, fe.v[i].path, "%s", fe.v[i].reason);
+                        orch_tpl_error_add(errs, shown, fe.v[i].path, "%s", fe.v[i].reason);
                 orch_template_errors_clear(&fe);
                 return NULL;
         }
         if (strlen(t->name) != stem || strncmp(t->name, file, stem) != 0) {
-                orch_tpl_error_add(errs, file, "name",
+                orch_tpl_error_add(errs, shown, "name",
                                    "is \"%s\" but the file is %s: a template's file must be "
-                                   "named <name>.json", t->name, file);
+                                   "named <name>.json", t->name, shown);
                 orch_template_free(t);
                 return NULL;
         }
