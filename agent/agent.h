@@ -111,6 +111,12 @@ typedef struct ag_addr {
         int prefix;
 } ag_addr;
 
+/* NVIDIA GPUs (gpu.c); -1 is unknown (null), never 0. */
+typedef struct ag_gpu {
+        int util_pct; /* the highest utilisation over the GPUs, 0-100 */
+        int gpus;     /* how many GPUs nvidia-smi listed */
+} ag_gpu;
+
 typedef struct ag_sample {
         long long uptime_s;                          /* -1: unknown */
         bool have_load;
@@ -121,6 +127,7 @@ typedef struct ag_sample {
         long long last_input_age_s;                  /* -1: no terminal (null) */
         int naddrs;
         ag_addr addrs[AG_MAX_ADDRS];
+        ag_gpu gpu;                                  /* filled by ag_gpu_cached() */
 } ag_sample;
 
 int ag_read_uptime(const char *proc, long long *out);
@@ -142,6 +149,36 @@ int ag_count_ssh_sessions(const char *proc);
  * alive, and the seconds since the last input on any of their terminals
  * (now - atime of dev/<ut_line>, -1 when none has one). 0 or -1. */
 int ag_read_logins(const ag_paths *paths, time_t now, int *users, long long *input_age_s);
+
+/* ---- gpu.c: NVIDIA GPU utilisation from nvidia-smi ------------------------ */
+#define AG_GPU_TIMEOUT_MS 5000      /* nvidia-smi is killed after this long */
+#define AG_GPU_OUT_MAX 65536        /* bytes of its output; more is garbage */
+#define AG_GPU_HUNG_RETRY_MS 60000  /* a timed-out nvidia-smi is not run again sooner */
+typedef struct ag_gpu_cache {
+        bool valid;
+        bool hung;     /* the last query timed out */
+        int64_t at_ms; /* ag_mono_ms() when the last query ended */
+        ag_gpu last;
+} ag_gpu_cache;
+/* The first executable nvidia-smi in /usr/bin, /usr/local/bin,
+ * /usr/local/nvidia/bin, written into buf; NULL when there is none. */
+const char *ag_gpu_find_smi(char *buf, size_t size);
+/* Read nvidia-smi's output strictly: one integer 0-100 per line ("[N/A]"
+ * lines count as GPUs of unknown utilisation). 0, or -1 (g unknown) on
+ * anything else. No lines: 0 GPUs, utilisation unknown. */
+int ag_gpu_parse(const char *text, size_t len, ag_gpu *g);
+/* Run smi (an absolute path; no shell) and parse its output, killing its
+ * process group after timeout_ms. The wait is a ppoll with waitmask; a
+ * signal ends it only when *stop is set (stop may be NULL). 0, or -1 with g
+ * unknown and errno: ETIMEDOUT, EFBIG (output over AG_GPU_OUT_MAX), EPROTO
+ * (non-zero exit or garbage), EINTR (stopping), or posix_spawn's error. */
+int ag_gpu_query(const char *smi, int timeout_ms, ag_gpu *g, const sigset_t *waitmask,
+                 const volatile sig_atomic_t *stop);
+/* The cached result while younger than max_age_ms, else a new query of smi
+ * (NULL: ag_gpu_find_smi()); a time-out is kept for AG_GPU_HUNG_RETRY_MS
+ * at least, so a hung nvidia-smi delays one heartbeat, not every one. */
+void ag_gpu_cached(ag_gpu_cache *c, const char *smi, int64_t max_age_ms, ag_gpu *g,
+                   const sigset_t *waitmask, const volatile sig_atomic_t *stop);
 
 /* ---- cloudinit.c: has cloud-init finished? ---------------------------------- */
 #define AG_CI_MAX_ERRORS 16

@@ -132,6 +132,7 @@ void ag_collect(const ag_paths *paths, time_t now, const struct ifaddrs *ifs, ag
                 s->last_input_age_s = -1;
         }
         s->naddrs = ag_collect_addrs(ifs, s->addrs, AG_MAX_ADDRS);
+        s->gpu.util_pct = s->gpu.gpus = -1; /* ag_gpu_cached() fills them in */
 }
 
 void ag_collect_now(const ag_paths *paths, ag_sample *s)

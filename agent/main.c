@@ -25,6 +25,7 @@
 
 typedef struct options {
         const char *port, *config_dir;
+        const char *nvidia_smi; /* NULL: look in the fixed folders */
         ag_paths paths;
         int interval_s;
         bool once;
@@ -36,6 +37,7 @@ typedef struct session {
 
 static volatile sig_atomic_t stop_signal;
 static sigset_t waitmask; /* the mask during waits: SIGTERM/SIGINT let through */
+static ag_gpu_cache gpu_cache; /* nvidia-smi's result, kept for one interval */
 
 static void on_signal(int sig)
 {
@@ -186,6 +188,11 @@ static void run_session(ag_port *p, const options *o, const char *ws_id, const c
                                 }
                         }
                         ag_collect_now(&o->paths, &sample);
+                        ag_gpu_cached(&gpu_cache, o->nvidia_smi, (int64_t)o->interval_s * 1000, &sample.gpu,
+                                      &waitmask, &stop_signal);
+                        if (stop_signal)
+                                return;
+                        now = ag_mono_ms(); /* nvidia-smi may have taken a while */
                         if (send_msg(p, buf, ag_msg_heartbeat(buf, sizeof(buf), ++*seq, &sample), "heartbeat") < 0)
                                 return;
                         next_beat += (int64_t)o->interval_s * 1000;
@@ -268,6 +275,7 @@ static int once(const options *o)
         ssize_t len;
 
         ag_collect_now(&o->paths, &sample);
+        ag_gpu_cached(&gpu_cache, o->nvidia_smi, 0, &sample.gpu, NULL, NULL);
         len = ag_msg_heartbeat(buf, sizeof(buf), 1, &sample);
         if (len < 0) {
                 ag_log(AG_LOG_ERR, "the heartbeat does not fit in one line");
@@ -280,10 +288,12 @@ static int once(const options *o)
 static void usage(FILE *f)
 {
         fprintf(f, "usage: hostd-agent [--port PATH] [--config-dir DIR] [--interval SECONDS]\n"
-                   "                   [--proc ROOT] [--run ROOT] [--dev ROOT] [--once] [--version]\n"
+                   "                   [--proc ROOT] [--run ROOT] [--dev ROOT] [--nvidia-smi PATH]\n"
+                   "                   [--once] [--version]\n"
                    "The hostd workspace agent: reports readiness and activity to hostd over\n"
                    "a virtio-serial port (or a unix socket, for tests). Defaults: --port %s,\n"
-                   "--config-dir /etc/hostd-agent, --interval 5, --proc /proc, --run /run, --dev /dev.\n",
+                   "--config-dir /etc/hostd-agent, --interval 5, --proc /proc, --run /run, --dev /dev,\n"
+                   "--nvidia-smi: the first of /usr/bin, /usr/local/bin, /usr/local/nvidia/bin that has it.\n",
                 DEFAULT_PORT);
 }
 
@@ -294,7 +304,8 @@ static int parse_options(int argc, char **argv, options *o)
                 {"interval", required_argument, NULL, 'i'}, {"proc", required_argument, NULL, 'P'},
                 {"run", required_argument, NULL, 'R'},      {"dev", required_argument, NULL, 'D'},
                 {"once", no_argument, NULL, 'o'},           {"version", no_argument, NULL, 'V'},
-                {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+                {"help", no_argument, NULL, 'h'},           {"nvidia-smi", required_argument, NULL, 'N'},
+                {NULL, 0, NULL, 0},
         };
         int c;
 
@@ -311,6 +322,13 @@ static int parse_options(int argc, char **argv, options *o)
                 case 'R': o->paths.run = optarg; break;
                 case 'D': o->paths.dev = optarg; break;
                 case 'o': o->once = true; break;
+                case 'N':
+                        if (optarg[0] != '/') {
+                                fprintf(stderr, "hostd-agent: --nvidia-smi takes an absolute path, not \"%s\"\n", optarg);
+                                return 2;
+                        }
+                        o->nvidia_smi = optarg;
+                        break;
                 case 'i':
                         v = strtol(optarg, &end, 10);
                         if (*end || end == optarg || v < 1 || v > 3600) {

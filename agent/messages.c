@@ -88,6 +88,8 @@ ssize_t ag_msg_heartbeat(char *buf, size_t cap, unsigned long long seq, const ag
         key_int_or_null(&w, "ssh_sessions", s->ssh_sessions);
         key_int_or_null(&w, "users", s->users);
         key_int_or_null(&w, "last_input_age_s", s->last_input_age_s);
+        key_int_or_null(&w, "gpu_util_pct", s->gpu.util_pct);
+        key_int_or_null(&w, "gpus", s->gpu.gpus);
         ag_jw_key(&w, "addresses");
         ag_jw_arr_begin(&w);
         for (int i = 0; i < s->naddrs; i++) {

@@ -1,12 +1,14 @@
 /* test-agent.c — the in-guest agent's pieces: its JSON writer and reader,
  * the activity collectors against fixture trees (tests/fixtures/agent/), the
- * cloud-init status, the protocol messages and the line framing on the port.
+ * cloud-init status, GPU utilisation from fake nvidia-smi scripts, the
+ * protocol messages and the line framing on the port.
  *
  * The agent links no project library (it is a static libc-only program), so
  * its .c files are compiled into this test directly. jansson, which hostd
  * uses to read what the agent sends, checks the writer's output. */
 #include "agent/cloudinit.c"
 #include "agent/collect.c"
+#include "agent/gpu.c"
 #include "agent/json_read.c"
 #include "agent/json_write.c"
 #include "agent/log.c"
@@ -398,8 +400,116 @@ static void test_collectors(void)
         ag_msg_heartbeat(buf, sizeof(buf), 1, &s);
         CHECK_CONTAINS(buf, "\"uptime_s\":null,\"load1\":null,\"load5\":null,\"load15\":null,"
                             "\"mem_total_kib\":null,\"mem_available_kib\":null,\"ssh_sessions\":0,\"users\":0,"
-                            "\"last_input_age_s\":null,\"addresses\":[]",
+                            "\"last_input_age_s\":null,\"gpu_util_pct\":null,\"gpus\":null,\"addresses\":[]",
                        "figures that cannot be read are null, not zero");
+}
+
+/* ---- GPU utilisation from nvidia-smi --------------------------------------- */
+
+/* Write a fake nvidia-smi: a shell script with body, executable. */
+static char *fake_smi(const char *name, const char *body)
+{
+        char *path = hd_path_join(tmpdir, name);
+        _cleanup_free_ char *text = hd_asprintf("#!/bin/sh\n%s\n", body);
+        hd_error err = {0};
+
+        CHECK(hd_write_file_atomic(path, text, strlen(text), 0755, &err) == 0, "the test writes a fake nvidia-smi");
+        return path;
+}
+
+static int query(const char *name, const char *body, ag_gpu *g)
+{
+        _cleanup_free_ char *smi = fake_smi(name, body);
+
+        return ag_gpu_query(smi, AG_GPU_TIMEOUT_MS, g, NULL, NULL);
+}
+
+static void test_gpu(void)
+{
+        _cleanup_free_ char *pidfile = hd_path_join(tmpdir, "smi.pid"), *hang = NULL, *body = NULL;
+        _cleanup_free_ char *args = hd_path_join(tmpdir, "smi.args"), *argv_body = NULL, *got = NULL;
+        char buf[AG_LINE_MAX + 1], found[64];
+        ag_gpu_cache cache = {0};
+        hd_error err = {0};
+        ag_sample s = {0};
+        ag_gpu g;
+        int64_t t0;
+        size_t len;
+        int rc;
+
+        argv_body = hd_asprintf("for a; do echo \"$a\"; done > '%s'\nprintf '12\\n87\\n'", args);
+        rc = query("smi-two", argv_body, &g);
+        CHECK(rc == 0 && g.util_pct == 87 && g.gpus == 2, "two GPUs at 12%% and 87%%: utilisation 87, 2 GPUs");
+        if (hd_read_file(args, 4096, &got, &len, &err) == 0)
+                CHECK_STR(got, "--query-gpu=utilization.gpu\n--format=csv,noheader,nounits\n",
+                          "nvidia-smi is asked for utilization.gpu as bare CSV numbers, one argument each");
+        else
+                CHECK(false, err.message);
+        rc = query("smi-na", "echo '[N/A]'", &g);
+        CHECK(rc == 0 && g.util_pct == -1 && g.gpus == 1, "[N/A]: the GPU is counted, its utilisation is unknown");
+        rc = query("smi-mixed", "printf '[N/A]\\n 5 \\n0\\n'", &g);
+        CHECK(rc == 0 && g.util_pct == 5 && g.gpus == 3, "[N/A] lines are ignored for the utilisation");
+        rc = query("smi-garbage", "echo 12; echo 'NVIDIA-SMI has failed because it couldn'\\''t communicate'", &g);
+        CHECK(rc == -1 && errno == EPROTO && g.util_pct == -1 && g.gpus == -1, "garbage output: both unknown");
+        rc = query("smi-range", "printf '12\\n101\\n'", &g);
+        CHECK(rc == -1 && g.util_pct == -1 && g.gpus == -1, "a value over 100 is garbage");
+        rc = query("smi-exit1", "echo 50; exit 1", &g);
+        CHECK(rc == -1 && errno == EPROTO && g.util_pct == -1 && g.gpus == -1,
+              "nvidia-smi failing (exit status 1): unknown even when it printed numbers");
+        rc = query("smi-big", "yes 1 | head -c 70000", &g);
+        CHECK(rc == -1 && errno == EFBIG && g.gpus == -1, "output over 64 KiB is refused");
+        errno = 0;
+        rc = ag_gpu_query("/nonexistent/nvidia-smi", AG_GPU_TIMEOUT_MS, &g, NULL, NULL);
+        CHECK(rc == -1 && errno == ENOENT && g.util_pct == -1 && g.gpus == -1, "a missing nvidia-smi: unknown");
+
+        CHECK(ag_gpu_parse("", 0, &g) == 0 && g.gpus == 0 && g.util_pct == -1,
+              "no GPU listed: 0 GPUs, utilisation unknown (not 0)");
+        CHECK(ag_gpu_parse("7", 1, &g) == 0 && g.util_pct == 7 && g.gpus == 1, "a last line without newline counts");
+        CHECK(ag_gpu_parse("7\n\n8\n", 5, &g) == -1 && ag_gpu_parse("-1\n", 3, &g) == -1 &&
+                      ag_gpu_parse("+5\n", 3, &g) == -1 && ag_gpu_parse("5 %\n", 4, &g) == -1 &&
+                      ag_gpu_parse("0005\n", 5, &g) == -1 && ag_gpu_parse("5\0\n", 3, &g) == -1,
+              "empty lines, signs, units, long numbers and NUL bytes are garbage");
+
+        body = hd_asprintf("echo $$ > '%s'\nexec sleep 10", pidfile);
+        hang = fake_smi("smi-hang", body);
+        t0 = ag_mono_ms();
+        rc = ag_gpu_query(hang, AG_GPU_TIMEOUT_MS, &g, NULL, NULL);
+        t0 = ag_mono_ms() - t0;
+        printf("# a hung nvidia-smi was given up after %lld ms\n", (long long)t0);
+        CHECK(rc == -1 && errno == ETIMEDOUT && g.util_pct == -1 && g.gpus == -1, "a hung nvidia-smi: unknown");
+        CHECK(t0 >= AG_GPU_TIMEOUT_MS - 100 && t0 < AG_GPU_TIMEOUT_MS + 1000, "it is given up after about 5 s");
+        {
+                _cleanup_free_ char *pid = NULL;
+                if (hd_read_file(pidfile, 64, &pid, &len, &err) == 0)
+                        CHECK(kill((pid_t)atoi(pid), 0) == -1 && errno == ESRCH, "the hung nvidia-smi is killed and reaped");
+                else
+                        CHECK(false, err.message);
+        }
+
+        /* The cache: a hung one is asked again only after AG_GPU_HUNG_RETRY_MS. */
+        t0 = ag_mono_ms();
+        ag_gpu_cached(&cache, hang, 5000, &s.gpu, NULL, NULL);
+        ag_gpu_cached(&cache, hang, 5000, &s.gpu, NULL, NULL);
+        t0 = ag_mono_ms() - t0;
+        CHECK(t0 < 2 * AG_GPU_TIMEOUT_MS - 500 && cache.hung && s.gpu.util_pct == -1 && s.gpu.gpus == -1,
+              "a hung nvidia-smi delays one heartbeat, not the next ones");
+        memset(&cache, 0, sizeof(cache));
+        {
+                _cleanup_free_ char *two = fake_smi("smi-cached", "printf '30\\n3\\n'");
+                ag_gpu_cached(&cache, two, 60000, &s.gpu, NULL, NULL);
+                unlink(two);
+                ag_gpu_cached(&cache, two, 60000, &s.gpu, NULL, NULL);
+                CHECK(s.gpu.util_pct == 30 && s.gpu.gpus == 2, "a result is reused for the heartbeat interval");
+                ag_gpu_cached(&cache, two, 0, &s.gpu, NULL, NULL);
+                CHECK(s.gpu.util_pct == -1 && s.gpu.gpus == -1, "once stale it is asked again (now missing: unknown)");
+        }
+        s.uptime_s = s.mem_total_kib = s.mem_available_kib = s.last_input_age_s = -1;
+        s.ssh_sessions = s.users = -1;
+        s.gpu = (ag_gpu){.util_pct = 87, .gpus = 2};
+        CHECK(ag_msg_heartbeat(buf, sizeof(buf), 1, &s) > 0, "the heartbeat is built");
+        CHECK_CONTAINS(buf, "\"gpu_util_pct\":87,\"gpus\":2,", "the heartbeat carries the GPU figures");
+        CHECK(ag_gpu_find_smi(found, sizeof(found)) == NULL || strstr(found, "/nvidia-smi") != NULL,
+              "nvidia-smi is looked up in fixed folders only");
 }
 
 static void test_cloudinit(void)
@@ -581,6 +691,7 @@ int main(void)
         test_reader_garbage();
         test_host_messages();
         test_collectors();
+        test_gpu();
         test_cloudinit();
         test_hello();
         test_files_and_log();
