@@ -18,9 +18,11 @@ static json_t *agent_view(const orch_workspace *ws)
         hb = json_loads(ws->last_heartbeat, 0, NULL);
         if (!hb)
                 return json_null();
-        view = json_pack("{s:o,s:O?,s:O?,s:O?}", "last_heartbeat_at", api_json_time(ws->last_heartbeat_at),
-                         "ssh_sessions", json_object_get(hb, "ssh_sessions"), "users",
-                         json_object_get(hb, "users"), "load1", json_object_get(hb, "load1"));
+        view = json_pack("{s:o,s:O?,s:O?,s:O?,s:O?,s:O?}", "last_heartbeat_at",
+                         api_json_time(ws->last_heartbeat_at), "ssh_sessions", json_object_get(hb, "ssh_sessions"),
+                         "users", json_object_get(hb, "users"), "load1", json_object_get(hb, "load1"),
+                         "last_input_age_s", json_object_get(hb, "last_input_age_s"), "gpu_util_pct",
+                         json_object_get(hb, "gpu_util_pct"));
         json_decref(hb);
         return view;
 }
