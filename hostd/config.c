@@ -22,6 +22,7 @@ typedef struct key_def {
 } key_def;
 
 static const char *const virt_types[] = {"auto", "kvm", "qemu", NULL};
+static const char *const on_off[] = {"on", "off", NULL};
 static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
 
 #ifndef HOSTD_AGENT_PATH
@@ -61,6 +62,7 @@ static const key_def keys[] = {
         {"gpu_sysfs_root", T_PATH, OFF(gpu_sysfs_root), 0, 0, NULL, "sysfs to read GPUs and IOMMU groups from"},
         {"gpu_pci_ids", T_PATH, OFF(gpu_pci_ids), 0, 0, NULL, "pci.ids for GPU model names"},
         {"gpu_kernel_cmdline", T_PATH, OFF(gpu_kernel_cmdline), 0, 0, NULL, "kernel command line (ACS override check)"},
+        {"gpu_rom_bar", T_ENUM, OFF(gpu_rom_bar), 0, 0, on_off, "off hides passed-through cards' option ROM"},
         {"hugepages_min_memory", T_SIZE, OFF(hugepages_min_memory), 0, 1ull << 42, NULL, "hugepage backing from this memory up (0 never)"},
 };
 
@@ -101,6 +103,7 @@ void hostd_config_defaults(hostd_config *cfg)
                 .gpu_pci_ids = hd_strdup("/usr/share/misc/pci.ids"),
                 .gpu_kernel_cmdline = hd_strdup("/proc/cmdline"),
                 .hugepages_min_memory = 0,
+                .gpu_rom_bar = hd_strdup("on"),
         };
 }
 

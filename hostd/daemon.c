@@ -61,6 +61,7 @@ static void params_from_config(const hostd_config *cfg, orch_params *p)
                 .gpu_pci_ids = cfg->gpu_pci_ids,
                 .gpu_kernel_cmdline = cfg->gpu_kernel_cmdline,
                 .hugepages_min_memory_mib = cfg->hugepages_min_memory / MiB,
+                .gpu_rom_bar_off = strcmp(cfg->gpu_rom_bar, "off") == 0,
         };
 }
 

@@ -116,7 +116,8 @@ int orch_gpu_domain_parts(orch_service *svc, const char *id, orch_gpu_parts *par
                         abort();
                 for (size_t f = 0; f < g->n_functions; f++)
                         parts->hostdevs[parts->n_hostdevs++] =
-                                (orch_domain_hostdev){.address = hd_strdup(g->functions[f])};
+                                (orch_domain_hostdev){.address = hd_strdup(g->functions[f]),
+                                                      .rom_bar_off = svc->p.gpu_rom_bar_off};
         }
         pthread_mutex_unlock(&svc->gpu_lock);
         for (size_t i = 0; i < n_held; i++)

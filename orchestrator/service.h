@@ -36,6 +36,7 @@ typedef struct orch_params {
         const char *gpu_pci_ids;
         const char *gpu_kernel_cmdline;
         uint64_t hugepages_min_memory_mib; /* 0: never back guests with hugepages */
+        bool gpu_rom_bar_off;         /* <rom bar='off'/> on passed-through functions */
 } orch_params;
 
 /* The executor runs fn(ctx, arg) later on a worker thread, then free_arg(arg);
