@@ -61,6 +61,7 @@ static const key_def keys[] = {
         {"gpu_sysfs_root", T_PATH, OFF(gpu_sysfs_root), 0, 0, NULL, "sysfs to read GPUs and IOMMU groups from"},
         {"gpu_pci_ids", T_PATH, OFF(gpu_pci_ids), 0, 0, NULL, "pci.ids for GPU model names"},
         {"gpu_kernel_cmdline", T_PATH, OFF(gpu_kernel_cmdline), 0, 0, NULL, "kernel command line (ACS override check)"},
+        {"templates_dir", T_PATH, OFF(templates_dir), 0, 0, NULL, "template files pushed at start (missing: none)"},
         {"hugepages_min_memory", T_SIZE, OFF(hugepages_min_memory), 0, 1ull << 42, NULL, "hugepage backing from this memory up (0 never)"},
 };
 
@@ -101,6 +102,7 @@ void hostd_config_defaults(hostd_config *cfg)
                 .gpu_pci_ids = hd_strdup("/usr/share/misc/pci.ids"),
                 .gpu_kernel_cmdline = hd_strdup("/proc/cmdline"),
                 .hugepages_min_memory = 0,
+                .templates_dir = hd_strdup("/etc/hostd/templates"),
         };
 }
 
