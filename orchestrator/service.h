@@ -94,7 +94,9 @@ int orch_template_push(orch_service *svc, const char *json, size_t len, const ch
                        orch_template_version **out, bool *created, orch_template_errors *errs,
                        hd_error *err);
 /* Load every template of dir (orch_template_load_dir: all or none) and push
- * each; *n_pushed counts the new versions. A missing dir loads nothing. */
+ * each whose content is not stored yet (a stored one, even older, is left
+ * as it is, so a restart never undoes a later push); *n_pushed counts the
+ * new versions. A missing dir loads nothing. */
 int orch_template_load(orch_service *svc, const char *dir, size_t *n_pushed,
                        orch_template_errors *errs, hd_error *err);
 /* A stored version (hash NULL: the current one) parsed back. */

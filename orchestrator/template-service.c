@@ -66,7 +66,18 @@ int orch_template_load(orch_service *svc, const char *dir, size_t *n_pushed,
                 return 0;
         if (orch_template_load_dir(dir, &set, errs) < 0)
                 return hd_error_set(err, HD_E_INVALID, "templates in %s: none loaded", dir);
+        /* A file's content already stored is left alone: a restart must not
+         * make an older version current again over one pushed since. */
         for (size_t i = 0; i < set.n && r == 0; i++) {
+                orch_template_version *have;
+                char hash[65];
+
+                orch_template_hash(set.v[i], hash);
+                have = orch_store_template_get(svc->store, set.v[i]->name, hash, NULL);
+                if (have) {
+                        orch_template_version_free(have);
+                        continue;
+                }
                 r = push_parsed(svc, set.v[i], "templates_dir", NULL, &created, err);
                 *n_pushed += r == 0 && created;
         }

@@ -101,6 +101,16 @@ try:
     check(r.status == 204, "a template no workspace uses is deleted", r)
     expect(h.request("GET", "/v1/templates/small"), 404, "not_found", "every version is gone")
     expect(h.request("DELETE", "/v1/templates/small"), 404, "not_found", "deleting it twice is 404")
+    # ---- a restart does not undo a push -------------------------------------------
+    r = h.request("POST", "/v1/templates", {"name": "fromdir", "image": "debian12", "vcpus": 2, "memory": "1G",
+                                            "disk": "4G"})
+    check(r.status == 201, "a newer version of the directory's template is pushed", r)
+    newer = r.json.get("version")
+    h.stop()
+    h.start()
+    r = h.request("GET", "/v1/templates/fromdir")
+    check(r.status == 200 and r.json["version"] == newer and len(r.json["versions"]) == 2,
+          "a restart leaves the pushed version current (the file's content is already stored)", r)
 finally:
     h.cleanup()
 
