@@ -158,7 +158,8 @@ static void create_workspace(api_request *req)
 {
         static const api_field fields[] = {
                 {"name", F_STRING, true, 1, 63},
-                {"image", F_STRING, true, 1, 63},
+                {"image", F_STRING, false, 1, 63},
+                {"template", F_STRING, false, 1, 63},
                 {"ssh_keys", F_STRING_ARRAY, true, 1, 32},
                 {"user", F_STRING, false, 1, 32},
                 {"vcpus", F_INT, false, 1, 1024},
@@ -185,9 +186,14 @@ static void create_workspace(api_request *req)
         keys = hd_malloc0((json_array_size(arr) + 1) * sizeof(char *));
         json_array_foreach(arr, i, k)
                 keys[i] = json_string_value(k);
+        if (!json_object_get(body, "image") && !json_object_get(body, "template")) {
+                api_reply_errorf(req, HD_E_INVALID, "give field 'image' or field 'template'");
+                return;
+        }
         r = (orch_create_req){
                 .name = json_string_value(json_object_get(body, "name")),
                 .image = json_string_value(json_object_get(body, "image")),
+                .template_name = json_string_value(json_object_get(body, "template")),
                 .owner = req->peer_user,
                 .user = json_string_value(json_object_get(body, "user")),
                 .ssh_keys = keys,
@@ -196,6 +202,7 @@ static void create_workspace(api_request *req)
                 .memory_mib = (uint64_t)json_integer_value(json_object_get(body, "memory_mib")),
                 .disk_gib = (uint64_t)json_integer_value(json_object_get(body, "disk_gib")),
                 .gpus = (unsigned)json_integer_value(json_object_get(body, "gpus")),
+                .gpus_given = json_object_get(body, "gpus") != NULL,
                 .gpu_model = json_string_value(json_object_get(body, "gpu_model")),
                 .gpu_numa = json_string_value(json_object_get(body, "gpu_numa")),
         };
@@ -321,6 +328,11 @@ const api_route api_routes[] = {
         {"POST", "/v1/workspaces/{ref}/start", start_workspace},
         {"POST", "/v1/workspaces/{ref}/stop", stop_workspace},
         {"POST", "/v1/workspaces/{ref}/restart", restart_workspace},
+        {"GET", "/v1/templates", api_list_templates},
+        {"POST", "/v1/templates", api_push_template},
+        {"GET", "/v1/templates/{name}", api_get_template},
+        {"DELETE", "/v1/templates/{name}", api_delete_template},
+        {"GET", "/v1/templates/{name}/diff", api_diff_template},
         {"GET", "/v1/gpus", list_gpus},
         {"POST", "/v1/gpus/refresh", refresh_gpus},
         {"POST", "/v1/gpus/{address}/clear", clear_gpu},

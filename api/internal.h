@@ -78,3 +78,10 @@ const char *api_query(const api_request *req, const char *key);
 orch_service *api_service(const api_request *req);
 /* hostd's version, for /v1/health. */
 const char *api_version(const api_request *req);
+
+/* templates.c: the /v1/templates handlers. */
+void api_push_template(api_request *req);
+void api_list_templates(api_request *req);
+void api_get_template(api_request *req);
+void api_diff_template(api_request *req);
+void api_delete_template(api_request *req);

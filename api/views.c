@@ -54,6 +54,8 @@ json_t *api_view_workspace(const orch_workspace *ws)
                 json_object_set_new(o, "ssh", json_null());
                 json_object_set_new(o, "ssh_command", json_null());
         }
+        json_object_set_new(o, "template_version", ws->template_version ? json_string(ws->template_version)
+                                                                          : json_null());
         json_object_set_new(o, "agent", agent_view(ws));
         return o;
 }

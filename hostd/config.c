@@ -63,6 +63,7 @@ static const key_def keys[] = {
         {"gpu_pci_ids", T_PATH, OFF(gpu_pci_ids), 0, 0, NULL, "pci.ids for GPU model names"},
         {"gpu_kernel_cmdline", T_PATH, OFF(gpu_kernel_cmdline), 0, 0, NULL, "kernel command line (ACS override check)"},
         {"gpu_rom_bar", T_ENUM, OFF(gpu_rom_bar), 0, 0, on_off, "off hides passed-through cards' option ROM"},
+        {"templates_dir", T_PATH, OFF(templates_dir), 0, 0, NULL, "template files pushed at start (missing: none)"},
         {"hugepages_min_memory", T_SIZE, OFF(hugepages_min_memory), 0, 1ull << 42, NULL, "hugepage backing from this memory up (0 never)"},
 };
 
@@ -104,6 +105,7 @@ void hostd_config_defaults(hostd_config *cfg)
                 .gpu_kernel_cmdline = hd_strdup("/proc/cmdline"),
                 .hugepages_min_memory = 0,
                 .gpu_rom_bar = hd_strdup("on"),
+                .templates_dir = hd_strdup("/etc/hostd/templates"),
         };
 }
 

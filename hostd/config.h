@@ -40,6 +40,7 @@ typedef struct hostd_config {
         char *gpu_kernel_cmdline;            /* checked for an ACS override */
         uint64_t hugepages_min_memory;       /* guests with at least this memory use hugepages; 0 never */
         char *gpu_rom_bar;                   /* "on" (default) or "off": hide the cards' option ROM BAR */
+        char *templates_dir;                 /* *.json templates pushed at start */
 } hostd_config;
 
 /* Fill *cfg with the built-in defaults (always succeeds). */

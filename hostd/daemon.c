@@ -27,6 +27,25 @@ static void log_agent(void *ctx, const char *line)
         log_info("agent: %s", line);
 }
 
+/* Push the template directory's files as versions: all of them, or none
+ * with every error logged (the versions pushed before stay usable). */
+static void load_templates(orch_service *svc, const char *dir)
+{
+        orch_template_errors errs = {0};
+        hd_error err = {0};
+        size_t pushed = 0;
+
+        if (orch_template_load(svc, dir, &pushed, &errs, &err) < 0) {
+                for (size_t i = 0; i < errs.n; i++)
+                        log_error("template %s: %s: %s", errs.v[i].file ? errs.v[i].file : dir,
+                                  errs.v[i].path, errs.v[i].reason);
+                log_error("%s", err.message);
+        } else if (pushed) {
+                log_info("templates: %zu new version%s from %s", pushed, pushed == 1 ? "" : "s", dir);
+        }
+        orch_template_errors_clear(&errs);
+}
+
 static void *agent_thread(void *arg)
 {
         orch_service *svc = arg;
@@ -121,6 +140,7 @@ int hostd_run(const hostd_config *cfg)
         }
         log_info("hostd %s: libvirt %s, domains of type %s, state in %s", HOSTD_VERSION, cfg->libvirt_uri,
                  orch_service_virt_type(svc), cfg->state_dir);
+        load_templates(svc, cfg->templates_dir);
         n = orch_reconcile(svc, log_reconcile, NULL, &err);
         if (n < 0)
                 log_warning("reconciliation failed: %s", err.message);

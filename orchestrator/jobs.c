@@ -9,6 +9,7 @@
 #include "common/common.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -130,9 +131,15 @@ static int inject(orch_service *svc, const orch_workspace *ws, const job *j, con
                 .force_tcg = strcmp(svc->virt_type, "qemu") == 0,
         };
         orch_ws_update u = {.agent_token_hash = hash};
+        json_t *extra = orch_template_cloud_config_for(svc, ws, err);
         int r;
 
-        if (orch_token_new(token, hash, err) < 0 || ci_render(&creq, &seed, err) < 0)
+        if (!extra)
+                return -1;
+        creq.extra_cloud_config = json_object_size(extra) ? extra : NULL;
+        r = orch_token_new(token, hash, err) < 0 || ci_render(&creq, &seed, err) < 0 ? -1 : 0;
+        json_decref(extra);
+        if (r < 0)
                 return -1;
         r = ci_inject(&ireq, err);
         ci_seed_free(&seed);

@@ -70,3 +70,20 @@ void orch_job_queue(orch_service *svc, orch_job_kind kind, const char *id, const
 int orch_token_new(char token[65], char hash[65], hd_error *err);
 /* Constant-time check of a token against a stored hash. */
 bool orch_token_matches(const char *token, const char *hash);
+
+/* What a create request takes from a template's current version (strings
+ * owned; r's image and gpu_model point into them). */
+typedef struct orch_template_choice {
+        char *image, *gpu_model, *hash;
+} orch_template_choice;
+void orch_template_choice_clear(orch_template_choice *c);
+/* Fill r's size, image and GPUs from template r->template_name's current
+ * version and r's overrides (vcpus, memory_mib, disk_gib when not 0; gpus
+ * when gpus_given), checked against the template's ranges. */
+int orch_template_resolve_create(orch_service *svc, orch_create_req *r, orch_template_choice *c,
+                                 hd_error *err);
+/* The cloud-config object ws's template version adds ({} when none; a new
+ * reference), or NULL with err set. */
+struct json_t;
+struct json_t *orch_template_cloud_config_for(orch_service *svc, const orch_workspace *ws,
+                                              hd_error *err);

@@ -322,14 +322,17 @@ static int check_create(orch_service *svc, orch_create_req *r, hd_error *err)
 orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd_error *err)
 {
         orch_create_req r = *req;
+        _cleanup_(orch_template_choice_clear) orch_template_choice tc = {0};
         orch_workspace spec = {0}, *ws;
 
         /* The guest user defaults to the caller's name, or "dev" where that
          * name cannot be a guest account (root, system users). */
         if (!r.user)
                 r.user = r.owner && ci_username_valid(r.owner, NULL) == 0 ? r.owner : "dev";
+        if (r.template_name && orch_template_resolve_create(svc, &r, &tc, err) < 0)
+                return NULL;
         if (!r.name || !r.image || !r.owner) {
-                hd_error_set(err, HD_E_INVALID, "name, image and owner are required");
+                hd_error_set(err, HD_E_INVALID, "name, image (or template) and owner are required");
                 return NULL;
         }
         if (check_create(svc, &r, err) < 0)
@@ -337,6 +340,8 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         spec.name = (char *)r.name;
         spec.owner = (char *)r.owner;
         spec.image = (char *)r.image;
+        spec.template_name = (char *)r.template_name;
+        spec.template_version = tc.hash;
         spec.vcpus = r.vcpus;
         spec.memory_mib = r.memory_mib;
         spec.disk_gib = r.disk_gib;

@@ -61,7 +61,8 @@ int orch_image_delete(orch_service *svc, const char *name, hd_error *err);
 /* ---- workspaces ----------------------------------------------------------- */
 typedef struct orch_create_req {
         const char *name;          /* also the guest hostname */
-        const char *image;
+        const char *image;         /* NULL with a template: the template's */
+        const char *template_name; /* NULL: none; else its current version is used */
         const char *owner;         /* who asks: the API caller */
         const char *user;          /* guest user; NULL = owner */
         const char *const *ssh_keys;
@@ -70,6 +71,7 @@ typedef struct orch_create_req {
         uint64_t memory_mib;       /* 0 = default */
         uint64_t disk_gib;         /* 0 = default (at least the image's size) */
         unsigned gpus;             /* whole GPUs passed through (VFIO) */
+        bool gpus_given;           /* with a template: gpus overrides the template's */
         const char *gpu_model;     /* "H100" or "10de:2330"; NULL = any */
         const char *gpu_numa;      /* "required", "preferred" or NULL (preferred) */
 } orch_create_req;
@@ -81,6 +83,32 @@ orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err)
 orch_workspace *orch_ws_stop(orch_service *svc, const char *ref, bool force, hd_error *err);
 orch_workspace *orch_ws_restart(orch_service *svc, const char *ref, hd_error *err);
 orch_workspace *orch_ws_delete(orch_service *svc, const char *ref, hd_error *err);
+
+/* ---- templates (orchestrator/template.h has the format) --------------------- */
+#include "orchestrator/template.h"
+
+/* Validate a template's JSON and store it as a version of its name (see
+ * orch_store_template_push for re-pushes). A bad template: -1 with
+ * HD_E_INVALID ("3 errors") and every error in errs (caller clears), and
+ * nothing stored. *out (may be NULL) gets the stored version. */
+int orch_template_push(orch_service *svc, const char *json, size_t len, const char *pushed_by,
+                       orch_template_version **out, bool *created, orch_template_errors *errs,
+                       hd_error *err);
+/* Load every template of dir (orch_template_load_dir: all or none) and push
+ * each whose content is not stored yet (a stored one, even older, is left
+ * as it is, so a restart never undoes a later push); *n_pushed counts the
+ * new versions. A missing dir loads nothing. */
+int orch_template_load(orch_service *svc, const char *dir, size_t *n_pushed,
+                       orch_template_errors *errs, hd_error *err);
+/* A stored version (hash NULL: the current one) parsed back. */
+orch_template *orch_template_version_parse(orch_service *svc, const char *name, const char *hash,
+                                           hd_error *err);
+/* The diff of two versions of name (from NULL: the version before the
+ * current one; to NULL: the current one); *from_out, *to_out get the hashes
+ * used and *text the diff (caller frees all three). */
+int orch_template_diff_versions(orch_service *svc, const char *name, const char *from,
+                                const char *to, char **from_out, char **to_out, char **text,
+                                hd_error *err);
 
 /* ---- GPUs ------------------------------------------------------------------ */
 #include "orchestrator/gpu.h"

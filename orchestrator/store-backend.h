@@ -26,6 +26,17 @@ struct orch_store_ops {
         int (*image_list)(orch_store *st, orch_image_list *out, hd_error *err);
         int (*image_delete)(orch_store *st, const char *name, hd_error *err);
 
+        /* *created as orch_store_template_push(); v->pushed_at is set. */
+        int (*template_push)(orch_store *st, const orch_template_version *v, bool *created,
+                             hd_error *err);
+        /* hash NULL: the current version. */
+        int (*template_get)(orch_store *st, const char *name, const char *hash,
+                            orch_template_version *out, hd_error *err);
+        /* name NULL: the current version of each name; else every version of name. */
+        int (*template_list)(orch_store *st, const char *name, orch_template_version_list *out,
+                             hd_error *err);
+        int (*template_delete)(orch_store *st, const char *name, hd_error *err);
+
         /* row is complete (id, state pending, times); also logs "created". */
         int (*ws_insert)(orch_store *st, const orch_workspace *row, hd_error *err);
         int (*ws_get)(orch_store *st, orch_ws_key key, const char *value, orch_workspace *out,

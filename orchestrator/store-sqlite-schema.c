@@ -91,6 +91,22 @@ const char *const orch_sqlite_migrations[] = {
         "ALTER TABLE workspaces ADD COLUMN gpu_model TEXT;"
         "ALTER TABLE workspaces ADD COLUMN gpu_numa TEXT CONSTRAINT workspaces_gpu_numa"
         "  CHECK (gpu_numa IS NULL OR gpu_numa IN ('required', 'preferred'));",
+
+        /* 3: template versions. A version is immutable and named by the
+         * SHA-256 of its canonical JSON; seq orders the pushes of one name
+         * (the highest is the current version), also within one second. A
+         * workspace keeps the hash of the version it was made from. */
+        "CREATE TABLE template_versions ("
+        "  name TEXT NOT NULL,"
+        "  hash TEXT NOT NULL,"
+        "  canonical_json TEXT NOT NULL CONSTRAINT template_versions_json"
+        "    CHECK (json_valid(canonical_json)),"
+        "  pushed_at INTEGER NOT NULL,"
+        "  pushed_by TEXT,"
+        "  seq INTEGER NOT NULL,"
+        "  PRIMARY KEY (name, hash));"
+        "CREATE INDEX template_versions_by_seq ON template_versions(name, seq);"
+        "ALTER TABLE workspaces ADD COLUMN template_version TEXT;",
 };
 
 const size_t orch_sqlite_migration_count = HD_ARRAY_SIZE(orch_sqlite_migrations);

@@ -504,6 +504,166 @@ static int sq_image_delete(orch_store *st, const char *name, hd_error *err)
         return SQ_IN_TX(st, "deleting an image", err, image_delete_tx(s, name, err));
 }
 
+/* ---- template versions ------------------------------------------------------- */
+
+#define TV_COLUMNS "name, hash, canonical_json, pushed_at, pushed_by"
+
+static int read_tv(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        orch_template_version *v = item;
+
+        v->name = col_text(stmt, 0);
+        v->hash = col_text(stmt, 1);
+        v->canonical_json = col_text(stmt, 2);
+        v->pushed_at = sqlite3_column_int64(stmt, 3);
+        v->pushed_by = col_text(stmt, 4);
+        return 0;
+}
+
+/* Reads name's highest seq (0: none) and hash's own seq, if stored: the
+ * current version is left alone, an older one gets the next seq, a new one
+ * is inserted with it. */
+static int template_push_tx(sq_store *s, const orch_template_version *v, bool *created,
+                            hd_error *err)
+{
+        const char *op = "pushing a template";
+        _cleanup_stmt_ sqlite3_stmt *q = sq_prep(
+                s,
+                "SELECT coalesce(max(seq), 0), (SELECT seq FROM template_versions"
+                " WHERE name = ?1 AND hash = ?2) FROM template_versions WHERE name = ?1",
+                op, err);
+        _cleanup_stmt_ sqlite3_stmt *w = NULL;
+        int64_t top, mine;
+        bool exists;
+        int rc;
+
+        if (!q)
+                return -1;
+        bind_text(q, 1, v->name);
+        bind_text(q, 2, v->hash);
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+                return sq_error(s, rc, op, err);
+        top = sqlite3_column_int64(q, 0);
+        exists = sqlite3_column_type(q, 1) != SQLITE_NULL;
+        mine = sqlite3_column_int64(q, 1);
+        *created = !exists;
+        if (exists && mine == top)
+                return 0;
+        w = sq_prep(s,
+                    exists ? "UPDATE template_versions SET seq = ?6, pushed_at = ?4,"
+                             " pushed_by = ?5 WHERE name = ?1 AND hash = ?2"
+                           : "INSERT INTO template_versions (" TV_COLUMNS ", seq)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    op, err);
+        if (!w)
+                return -1;
+        bind_text(w, 1, v->name);
+        bind_text(w, 2, v->hash);
+        bind_text(w, 3, v->canonical_json);
+        sqlite3_bind_int64(w, 4, v->pushed_at);
+        bind_text(w, 5, v->pushed_by);
+        sqlite3_bind_int64(w, 6, top + 1);
+        rc = sqlite3_step(w);
+        if (rc == SQLITE_CONSTRAINT_CHECK)
+                return hd_error_set(err, HD_E_INVALID, "template %s: its JSON is not valid",
+                                    v->name);
+        return rc == SQLITE_DONE ? 0 : sq_error(s, rc, op, err);
+}
+
+static int sq_template_push(orch_store *st, const orch_template_version *v, bool *created,
+                            hd_error *err)
+{
+        return SQ_IN_TX(st, "pushing a template", err, template_push_tx(s, v, created, err));
+}
+
+static int sq_template_get(orch_store *st, const char *name, const char *hash,
+                           orch_template_version *out, hd_error *err)
+{
+        SQ_LOCKED(st);
+        const char *op = "reading a template";
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s,
+                "SELECT " TV_COLUMNS " FROM template_versions WHERE name = ?1"
+                " AND (?2 IS NULL OR hash = ?2) ORDER BY seq DESC LIMIT 1",
+                op, err);
+        int rc;
+
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, name);
+        bind_text(stmt, 2, hash);
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+                return read_tv(stmt, out, err);
+        if (rc != SQLITE_DONE)
+                return sq_error(s, rc, op, err);
+        if (hash)
+                return hd_error_set(err, HD_E_NOT_FOUND, "template %s has no version %s", name,
+                                    hash);
+        return hd_error_set(err, HD_E_NOT_FOUND, "no template named %s", name);
+}
+
+static int sq_template_list(orch_store *st, const char *name, orch_template_version_list *out,
+                            hd_error *err)
+{
+        SQ_LOCKED(st);
+        _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
+                s,
+                name ? "SELECT " TV_COLUMNS " FROM template_versions WHERE name = ?"
+                       " ORDER BY seq DESC"
+                     : "SELECT " TV_COLUMNS " FROM template_versions t WHERE seq ="
+                       " (SELECT max(seq) FROM template_versions WHERE name = t.name)"
+                       " ORDER BY name",
+                "listing templates", err);
+
+        if (!stmt)
+                return -1;
+        if (name)
+                bind_text(stmt, 1, name);
+        return collect(s, stmt, (void **)&out->items, &out->count, sizeof(*out->items), read_tv,
+                       "listing templates", err);
+}
+
+static int template_delete_tx(sq_store *s, const char *name, hd_error *err)
+{
+        const char *op = "deleting a template";
+        _cleanup_stmt_ sqlite3_stmt *users = sq_prep(
+                s,
+                "SELECT name, id FROM workspaces WHERE template = ? AND state <> 'deleted'"
+                " ORDER BY name LIMIT 11",
+                op, err);
+        _cleanup_stmt_ sqlite3_stmt *del = NULL;
+        _cleanup_buf_ hd_buf who = HD_BUF_INIT;
+        int n = 0;
+
+        if (!users)
+                return -1;
+        bind_text(users, 1, name);
+        while (sqlite3_step(users) == SQLITE_ROW && ++n <= 10)
+                hd_buf_appendf(&who, "%s%s (%s)", n > 1 ? ", " : "",
+                               sqlite3_column_text(users, 0), sqlite3_column_text(users, 1));
+        if (n)
+                return hd_error_set(err, HD_E_CONFLICT,
+                                    "template %s is in use by workspace%s %s%s; delete %s first",
+                                    name, n > 1 ? "s" : "", who.data, n > 10 ? " and more" : "",
+                                    n > 1 ? "them" : "it");
+        del = sq_prep(s, "DELETE FROM template_versions WHERE name = ?", op, err);
+        if (!del)
+                return -1;
+        bind_text(del, 1, name);
+        if (sq_done(s, del, op, err) < 0)
+                return -1;
+        if (sqlite3_changes(s->db) == 0)
+                return hd_error_set(err, HD_E_NOT_FOUND, "no template named %s", name);
+        return 0;
+}
+
+static int sq_template_delete(orch_store *st, const char *name, hd_error *err)
+{
+        return SQ_IN_TX(st, "deleting a template", err, template_delete_tx(s, name, err));
+}
+
 /* ---- workspaces -------------------------------------------------------------- */
 
 static int gpu_release_tx(sq_store *s, const char *ws_id, int64_t now, const char *op,
@@ -513,7 +673,7 @@ static int gpu_release_tx(sq_store *s, const char *ws_id, int64_t now, const cha
         "id, name, owner, image, template, vcpus, memory_mib, disk_gib, state, reason, " \
         "created_at, updated_at, state_changed_at, agent_token_hash, ip_addresses, "     \
         "last_heartbeat, last_heartbeat_at, ssh_user, deleted_at, gpu_count, gpu_model, "  \
-        "gpu_numa"
+        "gpu_numa, template_version"
 
 static int read_ws(sqlite3_stmt *stmt, void *item, hd_error *err)
 {
@@ -541,6 +701,7 @@ static int read_ws(sqlite3_stmt *stmt, void *item, hd_error *err)
         ws->gpu_count = (unsigned)sqlite3_column_int64(stmt, 19);
         ws->gpu_model = col_text(stmt, 20);
         ws->gpu_numa = col_text(stmt, 21);
+        ws->template_version = col_text(stmt, 22);
         if (orch_ws_state_from_name(state, &ws->state, err) < 0)
                 return hd_error_prefix(err, "store: workspace %s", ws->id);
         return 0;
@@ -551,7 +712,7 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
         const char *op = "creating a workspace";
         _cleanup_stmt_ sqlite3_stmt *ins = sq_prep(
                 s, "INSERT INTO workspaces (" WS_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 op, err);
         _cleanup_stmt_ sqlite3_stmt *ev = NULL;
         int rc;
@@ -580,6 +741,7 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
         sqlite3_bind_int64(ins, 20, w->gpu_count);
         bind_text(ins, 21, w->gpu_model);
         bind_text(ins, 22, w->gpu_numa);
+        bind_text(ins, 23, w->template_version);
         rc = sqlite3_step(ins);
         if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
                 if (strstr(sqlite3_errmsg(s->db), "workspaces.id"))
@@ -599,7 +761,8 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
         ev = sq_prep(s,
                      "INSERT INTO events (workspace_id, time, kind, to_state, detail)"
                      " SELECT id, created_at, 'created', state, json_object('name', name,"
-                     " 'owner', owner, 'image', image, 'template', template, 'vcpus', vcpus,"
+                     " 'owner', owner, 'image', image, 'template', template,"
+                     " 'template_version', template_version, 'vcpus', vcpus,"
                      " 'memory_mib', memory_mib, 'disk_gib', disk_gib, 'ssh_user', ssh_user,"
                      " 'gpu_count', gpu_count, 'gpu_model', gpu_model, 'gpu_numa', gpu_numa)"
                      " FROM workspaces WHERE id = ?",
@@ -1113,6 +1276,10 @@ static const struct orch_store_ops sq_ops = {
         .image_get = sq_image_get,
         .image_list = sq_image_list,
         .image_delete = sq_image_delete,
+        .template_push = sq_template_push,
+        .template_get = sq_template_get,
+        .template_list = sq_template_list,
+        .template_delete = sq_template_delete,
         .ws_insert = sq_ws_insert,
         .ws_get = sq_ws_get,
         .ws_list = sq_ws_list,

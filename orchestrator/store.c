@@ -161,6 +161,7 @@ void orch_workspace_clear(orch_workspace *ws)
         free(ws->owner);
         free(ws->image);
         free(ws->template_name);
+        free(ws->template_version);
         free(ws->reason);
         free(ws->agent_token_hash);
         free(ws->ip_addresses);
@@ -190,6 +191,23 @@ void orch_event_clear(orch_event *ev)
         memset(ev, 0, sizeof(*ev));
 }
 
+void orch_template_version_clear(orch_template_version *v)
+{
+        if (!v)
+                return;
+        free(v->name);
+        free(v->hash);
+        free(v->canonical_json);
+        free(v->pushed_by);
+        memset(v, 0, sizeof(*v));
+}
+
+void orch_template_version_free(orch_template_version *v)
+{
+        orch_template_version_clear(v);
+        free(v);
+}
+
 void orch_gpu_row_clear(orch_gpu_row *g)
 {
         if (!g)
@@ -217,6 +235,7 @@ DEFINE_LIST_FREE(orch_image_list, orch_image_clear)
 DEFINE_LIST_FREE(orch_workspace_list, orch_workspace_clear)
 DEFINE_LIST_FREE(orch_event_list, orch_event_clear)
 DEFINE_LIST_FREE(orch_gpu_row_list, orch_gpu_row_clear)
+DEFINE_LIST_FREE(orch_template_version_list, orch_template_version_clear)
 
 /* ---- argument checks --------------------------------------------------------- */
 
@@ -309,6 +328,63 @@ int orch_store_image_delete(orch_store *st, const char *name, hd_error *err)
         return st->ops->image_delete(st, name, err);
 }
 
+/* ---- template versions ------------------------------------------------------- */
+
+int orch_store_template_push(orch_store *st, const orch_template_version *v, bool *created,
+                             hd_error *err)
+{
+        orch_template_version row = *v;
+        bool dummy;
+
+        if (require(v->name, "a template's name", err) < 0 ||
+            require(v->hash, "a template version's hash", err) < 0 ||
+            require(v->canonical_json, "a template version's JSON", err) < 0)
+                return -1;
+        if (!row.pushed_at)
+                row.pushed_at = now();
+        return st->ops->template_push(st, &row, created ? created : &dummy, err);
+}
+
+orch_template_version *orch_store_template_get(orch_store *st, const char *name,
+                                               const char *hash, hd_error *err)
+{
+        orch_template_version *v;
+
+        if (require(name, "a template's name", err) < 0)
+                return NULL;
+        v = hd_malloc0(sizeof(*v));
+        if (st->ops->template_get(st, name, hash, v, err) < 0) {
+                orch_template_version_free(v);
+                return NULL;
+        }
+        return v;
+}
+
+int orch_store_template_versions(orch_store *st, const char *name,
+                                 orch_template_version_list *out, hd_error *err)
+{
+        *out = (orch_template_version_list){0};
+        if (require(name, "a template's name", err) < 0 ||
+            st->ops->template_list(st, name, out, err) < 0)
+                return -1;
+        if (out->count == 0)
+                return hd_error_set(err, HD_E_NOT_FOUND, "no template named %s", name);
+        return 0;
+}
+
+int orch_store_template_list(orch_store *st, orch_template_version_list *out, hd_error *err)
+{
+        *out = (orch_template_version_list){0};
+        return st->ops->template_list(st, NULL, out, err);
+}
+
+int orch_store_template_delete(orch_store *st, const char *name, hd_error *err)
+{
+        if (require(name, "a template's name", err) < 0)
+                return -1;
+        return st->ops->template_delete(st, name, err);
+}
+
 /* ---- workspaces -------------------------------------------------------------- */
 
 orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace *spec,
@@ -336,6 +412,7 @@ orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace
         row.owner = spec->owner;
         row.image = spec->image;
         row.template_name = spec->template_name;
+        row.template_version = spec->template_version;
         row.vcpus = spec->vcpus;
         row.memory_mib = spec->memory_mib;
         row.disk_gib = spec->disk_gib;

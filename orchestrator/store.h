@@ -78,6 +78,7 @@ typedef struct orch_workspace {
         char *owner;
         char *image;         /* NULL once a deleted workspace's image is gone */
         char *template_name; /* column "template"; may be NULL */
+        char *template_version; /* the version's hash when made from a template */
         unsigned vcpus;
         uint64_t memory_mib;
         uint64_t disk_gib;
@@ -109,6 +110,20 @@ typedef struct orch_event {
         char *detail;        /* JSON text or NULL */
 } orch_event;
 
+/* One pushed version of a template (see orchestrator/template.h). */
+typedef struct orch_template_version {
+        char *name;
+        char *hash;           /* SHA-256 hex of canonical_json: the version's identity */
+        char *canonical_json;
+        int64_t pushed_at;    /* on push, 0 = now */
+        char *pushed_by;      /* may be NULL */
+} orch_template_version;
+
+typedef struct orch_template_version_list {
+        orch_template_version *items;
+        size_t count;
+} orch_template_version_list;
+
 typedef struct orch_image_list {
         orch_image *items;
         size_t count;
@@ -130,6 +145,9 @@ void orch_image_free(orch_image *img);
 void orch_workspace_clear(orch_workspace *ws);
 void orch_workspace_free(orch_workspace *ws);
 void orch_event_clear(orch_event *ev);
+void orch_template_version_clear(orch_template_version *v);
+void orch_template_version_free(orch_template_version *v);
+void orch_template_version_list_free(orch_template_version_list *l);
 void orch_image_list_free(orch_image_list *l);
 void orch_workspace_list_free(orch_workspace_list *l);
 void orch_event_list_free(orch_event_list *l);
@@ -157,10 +175,38 @@ int orch_store_image_list(orch_store *st, orch_image_list *out, hd_error *err);
  * get image = NULL. */
 int orch_store_image_delete(orch_store *st, const char *name, hd_error *err);
 
+/* ---- template versions ----------------------------------------------------- *
+ *
+ * Versions of a name are kept in push order; the last pushed is the current
+ * one, which new workspaces use. Versions never change once stored. */
+
+/* Store v (name, hash, canonical_json required; the caller has validated
+ * the template and computed the hash). Pushing the current version again
+ * changes nothing (*created = false); pushing an older version again makes
+ * it current once more (pushed_at and pushed_by updated, *created = false);
+ * anything else adds a version (*created = true). created may be NULL. */
+int orch_store_template_push(orch_store *st, const orch_template_version *v, bool *created,
+                             hd_error *err);
+/* Version hash of name, or its current version when hash is NULL.
+ * HD_E_NOT_FOUND naming what is missing. */
+orch_template_version *orch_store_template_get(orch_store *st, const char *name,
+                                               const char *hash, hd_error *err);
+/* Every version of name, current first. HD_E_NOT_FOUND when it has none. */
+int orch_store_template_versions(orch_store *st, const char *name,
+                                 orch_template_version_list *out, hd_error *err);
+/* The current version of every template, by name. */
+int orch_store_template_list(orch_store *st, orch_template_version_list *out, hd_error *err);
+/* Remove every version of name. HD_E_CONFLICT naming the workspaces (not
+ * deleted) made from it: a workspace still being provisioned reads its
+ * version. Deleted workspaces keep the name and hash on their row and in
+ * their "created" event. HD_E_NOT_FOUND when it has no version. */
+int orch_store_template_delete(orch_store *st, const char *name, hd_error *err);
+
 /* ---- workspaces ----------------------------------------------------------- */
 
 /* A new workspace in state `pending`, committed, with an "created" event.
- * Taken from spec: name, owner, image (all required), template_name, vcpus,
+ * Taken from spec: name, owner, image (all required), template_name,
+ * template_version, vcpus,
  * memory_mib, disk_gib (> 0), ssh_user, agent_token_hash, gpu_count,
  * gpu_model, gpu_numa (NULL, "required" or "preferred"); the rest is set
  * here. HD_E_CONFLICT when a workspace (not deleted) has that name,

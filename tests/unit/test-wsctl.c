@@ -10,6 +10,7 @@
 #include "tools/wsctl/keys.c"
 #include "tools/wsctl/request.c"
 #include "tools/wsctl/ssh.c"
+#include "tools/wsctl/templates.c"
 #include "tools/wsctl/wait.c"
 #include "tools/wsctl/workspaces.c"
 
@@ -338,7 +339,7 @@ static void test_usage_errors(void)
                  "the disk is sized in whole GiB"},
                 {{"create", "--image", "deb", "--wait", "--timeout", "soon", "dev"}, "--timeout soon is not a duration",
                  "--timeout must be a duration"},
-                {{"create", "dev"}, "--image is required (or set WSCTL_IMAGE)", "create needs an image"},
+                {{"create", "dev"}, "--image or --template is required (or set WSCTL_IMAGE)", "create needs an image"},
                 {{"show"}, "show: missing NAME", "a missing NAME is a usage error"},
                 {{"show", "a", "b"}, "show: unexpected argument 'b'", "an extra operand is a usage error"},
                 {{"start", "--force", "dev"}, "start: unknown option --force", "--force belongs to stop only"},
@@ -412,6 +413,58 @@ static void test_help(void)
         result_free(&r);
         r = run("--version", NULL);
         CHECK_STR(r.out, "wsctl " HOSTD_VERSION "\n", "--version prints the version");
+        result_free(&r);
+}
+
+static void test_templates(void)
+{
+        _cleanup_free_ char *keys = write_file("tkeys.pub", "ssh-ed25519 AAAA1 a@x\n");
+        _cleanup_free_ char *tpl = write_file("small.json", "{\"name\": \"small\", \"image\": \"deb\"}\n");
+        _cleanup_free_ char *bad = write_file("bad.json", "{\"name\": \"small\",}");
+        result r;
+
+        reset();
+        answer(201, "{\"name\":\"small\",\"version\":\"ab12\",\"created\":true}");
+        r = run("template", "push", tpl, NULL);
+        CHECK(r.rc == 0, "template push succeeds on 201");
+        CHECK_STR(requests.data, "POST /v1/templates {\"name\":\"small\",\"image\":\"deb\"}\n",
+                  "template push sends the file's template as the body");
+        CHECK_STR(r.out, "pushed small version ab12\n", "push names the new version");
+        result_free(&r);
+
+        reset();
+        answer(400, "{\"error\":{\"code\":\"invalid\",\"message\":\"2 errors\",\"details\":["
+                    "{\"path\":\"vcpus\",\"reason\":\"must be between 1 and 256\"},"
+                    "{\"path\":\"disk\",\"reason\":\"is required\"}]}}");
+        r = run("template", "push", tpl, NULL);
+        CHECK(r.rc != 0, "a refused template is a failure");
+        CHECK_CONTAINS(r.err, "2 errors\n  vcpus: must be between 1 and 256\n  disk: is required",
+                       "every error hostd found is printed, one per line");
+        result_free(&r);
+
+        reset();
+        r = run("template", "push", bad, NULL);
+        CHECK(r.rc != 0 && requests.len == 0, "a file that is not JSON is not sent");
+        CHECK_CONTAINS(r.err, "bad.json: line 1", "the JSON error names the file and the line");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"name\":\"small\",\"from\":\"aaaa\",\"to\":\"bbbb\",\"diff\":\"disk: 20G -> 40G\\n\"}");
+        r = run("template", "diff", "small", "aaaa", NULL);
+        CHECK_STR(requests.data, "GET /v1/templates/small/diff?from=aaaa\n", "diff passes FROM as a query");
+        CHECK_STR(r.out, "aaaa -> bbbb\ndisk: 20G -> 40G\n", "diff prints the versions and the changes");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        setenv("WSCTL_IMAGE", "from-env", 1);
+        r = run("create", "--ssh-key", keys, "--template", "small", "--disk", "40G", "dev", NULL);
+        unsetenv("WSCTL_IMAGE");
+        CHECK(r.rc == 0, "create --template succeeds on 202");
+        CHECK_STR(requests.data,
+                  "POST /v1/workspaces {\"ssh_keys\":[\"ssh-ed25519 AAAA1 a@x\"],\"disk_gib\":40,"
+                  "\"name\":\"dev\",\"template\":\"small\"}\n",
+                  "create --template sends the template and overrides, and no image from WSCTL_IMAGE");
         result_free(&r);
 }
 
@@ -876,6 +929,7 @@ int main(void)
         test_list_and_show();
         test_ssh_command();
         test_images();
+        test_templates();
         test_gpus();
 
         hd_buf_free(&requests);

@@ -8,11 +8,13 @@
 #include <string.h>
 
 static const wsctl_command commands[] = {
-        {"create", "create a workspace from a golden image",
-         "[--image NAME] [--ssh-key FILE]... [--vcpus N] [--memory SIZE] [--disk SIZE]\n"
+        {"create", "create a workspace from a golden image or a template",
+         "[--image NAME | --template NAME] [--ssh-key FILE]... [--vcpus N] [--memory SIZE] [--disk SIZE]\n"
          "                    [--gpus N [--gpu-model MODEL] [--gpu-numa required|preferred]]\n"
          "                    [--user NAME] [--wait [--timeout DUR]] NAME",
          "  --image NAME      golden image (default: $WSCTL_IMAGE)\n"
+         "  --template NAME   a template's current version: its image, size and GPUs;\n"
+         "                    --vcpus, --memory, --disk and --gpus override within its ranges\n"
          "  --ssh-key FILE    public key file, one or more keys per line; repeatable\n"
          "                    (default: the first of ~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub)\n"
          "  --vcpus N         virtual CPUs (default from hostd.conf)\n"
@@ -64,6 +66,16 @@ static const wsctl_command commands[] = {
          "    --sha256 HEX    refuse the file unless its SHA-256 is HEX\n"
          "  delete NAME       delete an image no workspace uses\n",
          wsctl_cmd_images},
+        {"template", "push, list, show, diff or delete workspace templates",
+         "[list] | push FILE | show NAME | diff NAME [FROM [TO]] | delete NAME",
+         "  list              each template at its current version (the default)\n"
+         "  push FILE         send a template (docs/templates.md); new content is a new version,\n"
+         "                    the same content changes nothing; a bad one lists every error\n"
+         "  show NAME         the current version and every version's hash\n"
+         "  diff NAME [FROM [TO]]  what changed between two versions (hashes; default:\n"
+         "                    the previous version against the current one)\n"
+         "  delete NAME       delete every version (refused while a workspace uses it)\n",
+         wsctl_cmd_template},
         {"gpus", "list the host's GPUs, show one, read them again or clear a quarantined one",
          "[list] | show ADDRESS | refresh | clear ADDRESS",
          "  list              every GPU: state, holder, or why it is not usable (the default)\n"

@@ -63,11 +63,21 @@ int wsctl_exit_for_status(long status, bool state_change)
 char *wsctl_error_message(const wsctl_reply *r)
 {
         json_t *msg = json_object_get(json_object_get(r->json, "error"), "message");
+        json_t *details = json_object_get(json_object_get(r->json, "error"), "details");
         const char *body = r->body ? r->body : "";
         size_t n = strcspn(body, "\r\n");
 
-        if (json_is_string(msg))
-                return hd_strdup(json_string_value(msg));
+        if (json_is_string(msg)) {
+                hd_buf b = HD_BUF_INIT;
+                size_t i;
+                json_t *d;
+
+                /* Every error of a refused template, one per line. */
+                hd_buf_append(&b, json_string_value(msg));
+                json_array_foreach(details, i, d)
+                        hd_buf_appendf(&b, "\n  %s: %s", wsctl_str(d, "path", "?"), wsctl_str(d, "reason", "?"));
+                return hd_buf_steal(&b);
+        }
         if (n == 0)
                 return hd_asprintf("hostd answered HTTP %ld", r->status);
         return hd_asprintf("hostd answered HTTP %ld: %.*s", r->status, (int)(n > 200 ? 200 : n), body);

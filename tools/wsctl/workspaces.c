@@ -15,6 +15,7 @@ enum {
         OPT_TIMEOUT = 't',
         OPT_FORCE = 'f',
         OPT_IMAGE = 'i',
+        OPT_TEMPLATE = 'T',
         OPT_KEY = 'k',
         OPT_VCPUS = 'c',
         OPT_MEMORY = 'm',
@@ -157,6 +158,7 @@ int wsctl_cmd_create(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
 {
         static const struct option opts[] = {
                 {"image", required_argument, NULL, OPT_IMAGE},
+                {"template", required_argument, NULL, OPT_TEMPLATE},
                 {"ssh-key", required_argument, NULL, OPT_KEY},
                 {"vcpus", required_argument, NULL, OPT_VCPUS},
                 {"memory", required_argument, NULL, OPT_MEMORY},
@@ -171,7 +173,7 @@ int wsctl_cmd_create(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
         _cleanup_(json_decrefp) json_t *body = json_object();
         _cleanup_(json_decrefp) json_t *files = json_array();
         _cleanup_reply_ wsctl_reply r = WSCTL_REPLY_INIT;
-        const char *image = getenv("WSCTL_IMAGE");
+        const char *image = NULL, *template = NULL;
         wait_opts w = WAIT_OPTS_INIT;
         json_t *keys = json_array();
         long long v;
@@ -187,6 +189,9 @@ int wsctl_cmd_create(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
                 switch (c) {
                 case OPT_IMAGE:
                         image = optarg;
+                        break;
+                case OPT_TEMPLATE:
+                        template = optarg;
                         break;
                 case OPT_KEY:
                         json_array_append_new(files, json_string(optarg));
@@ -226,10 +231,15 @@ int wsctl_cmd_create(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
         if ((json_object_get(body, "gpu_model") || json_object_get(body, "gpu_numa")) &&
             json_integer_value(json_object_get(body, "gpus")) < 1)
                 return wsctl_usage_error(ctx, cmd, "create: --gpu-model and --gpu-numa need --gpus N (1 or more)");
-        if (!image || !*image)
-                return wsctl_usage_error(ctx, cmd, "create: --image is required (or set WSCTL_IMAGE)");
+        /* A template names its image: $WSCTL_IMAGE only counts without one. */
+        if (!image && !template)
+                image = getenv("WSCTL_IMAGE");
+        if ((!image || !*image) && !template)
+                return wsctl_usage_error(ctx, cmd,
+                                         "create: --image or --template is required (or set WSCTL_IMAGE)");
         if (json_object_set_new(body, "name", json_string(argv[optind])) < 0 ||
-            json_object_set_new(body, "image", json_string(image)) < 0)
+            (image && json_object_set_new(body, "image", json_string(image)) < 0) ||
+            (template && json_object_set_new(body, "template", json_string(template)) < 0))
                 return wsctl_usage_error(ctx, cmd, "create: names must be UTF-8 text");
         if ((rc = add_keys(ctx, keys, files)) != 0)
                 return rc;
@@ -377,7 +387,7 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
         static const struct option opts[] = {WSCTL_COMMON_OPTIONS};
         _cleanup_reply_ wsctl_reply r = WSCTL_REPLY_INIT;
         _cleanup_free_ char *path = NULL, *mem = NULL, *disk = NULL, *created = NULL, *changed = NULL,
-                            *agent = NULL, *addrs = NULL, *gpus = NULL;
+                            *agent = NULL, *addrs = NULL, *gpus = NULL, *template = NULL;
         time_t now = time(NULL);
         char vcpus[24];
         json_t *ws;
@@ -402,6 +412,9 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
         agent = agent_text(json_object_get(ws, "agent"), now);
         addrs = wsctl_join(json_object_get(ws, "addresses"));
         gpus = gpus_text(ws);
+        if (json_is_string(json_object_get(ws, "template")))
+                template = hd_asprintf("%s (version %.12s)", wsctl_str(ws, "template", ""),
+                                       wsctl_str(ws, "template_version", "?"));
         vcpus_text(ws, vcpus, sizeof(vcpus));
         const char *const fields[][2] = {
                 {"name:", wsctl_str(ws, "name", NULL)},
@@ -411,6 +424,7 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
                 {"reason:", wsctl_str(ws, "reason", NULL)},
                 {"since:", changed},
                 {"image:", wsctl_str(ws, "image", NULL)},
+                {"template:", template},
                 {"vcpus:", vcpus},
                 {"memory:", mem},
                 {"disk:", disk},

@@ -223,4 +223,5 @@ int wsctl_cmd_action(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
 int wsctl_cmd_ssh(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 int wsctl_cmd_ssh_config(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 int wsctl_cmd_images(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+int wsctl_cmd_template(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 int wsctl_cmd_gpus(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
