@@ -268,6 +268,8 @@ orch_workspace *orch_ws_extend(orch_service *svc, const char *ref, unsigned seco
 {
         _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(svc->store, ref, err);
         _cleanup_(pol_clear) pol x = {0};
+        _cleanup_free_ char *why = NULL;
+        char dur[32], until[64];
         int r;
 
         if (!ws)
@@ -286,6 +288,22 @@ orch_workspace *orch_ws_extend(orch_service *svc, const char *ref, unsigned seco
         pthread_mutex_unlock(&svc->policy_lock);
         if (r != 2)
                 return NULL;
-        orch_store_event_add(svc->store, ws->id, "extended", NULL, NULL, NULL);
+        orch_policy_format_duration(seconds, dur, sizeof(dur));
+        orch_policy_format_time(x.s.extended_until, x.s.extended_until, until, sizeof(until));
+        why = hd_asprintf("no idle stop for %s, until %s", dur, until);
+        orch_store_event_add(svc->store, ws->id, "extended", why, NULL, NULL);
         return orch_store_workspace_get(svc->store, ws->id, err);
+}
+
+int orch_policy_check_start(orch_service *svc, const orch_workspace *ws, hd_error *err)
+{
+        _cleanup_(pol_clear) pol x = {0};
+        int r;
+
+        pthread_mutex_lock(&svc->policy_lock);
+        r = pol_load(svc, ws, &x, err);
+        pthread_mutex_unlock(&svc->policy_lock);
+        if (r < 0)
+                return -1;
+        return r == 0 ? 0 : orch_policy_may_start(&x.p, &x.s, time(NULL), err);
 }

@@ -80,6 +80,8 @@ orch_workspace *orch_ws_delete_for(orch_service *svc, const char *id, const char
 int orch_policy_setup(orch_service *svc, const orch_workspace *ws, unsigned idle_timeout_s,
                       unsigned lifetime_s, bool lifetime_delete, hd_error *err);
 void orch_policy_on_start(orch_service *svc, const char *id);
+/* HD_E_CONFLICT once ws's lifetime has ended (orch_policy_may_start). */
+int orch_policy_check_start(orch_service *svc, const orch_workspace *ws, hd_error *err);
 void orch_policy_on_stop(orch_service *svc, const char *id);
 struct json_t;
 void orch_policy_on_heartbeat(orch_service *svc, const char *id, struct json_t *hb, unsigned vcpus);

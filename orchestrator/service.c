@@ -324,6 +324,7 @@ static int check_create(orch_service *svc, orch_create_req *r, hd_error *err)
 typedef struct policy_choice {
         unsigned idle_timeout_s, lifetime_s;
         bool lifetime_delete;
+        char note[256]; /* why the lifetime is shorter than asked, or "" */
 } policy_choice;
 
 /* Idle timeout: the request's, else the template's, else the host's
@@ -331,8 +332,6 @@ typedef struct policy_choice {
 static int policy_settings(orch_service *svc, const orch_create_req *r, const orch_template_choice *tc,
                            policy_choice *out, hd_error *err)
 {
-        char note[256];
-
         *out = (policy_choice){.lifetime_delete = tc->lifetime_delete};
         if (r->idle_timeout_given)
                 out->idle_timeout_s = r->idle_timeout_s;
@@ -345,8 +344,8 @@ static int policy_settings(orch_service *svc, const orch_create_req *r, const or
         if (out->idle_timeout_s && out->idle_timeout_s < 60)
                 return hd_error_set(err, HD_E_INVALID, "idle_timeout must be 0 (off) or at least 60 s, not %u",
                                     out->idle_timeout_s);
-        return orch_policy_lifetime(r->lifetime_s, tc->max_lifetime_s, &out->lifetime_s, note, sizeof(note),
-                                    err);
+        return orch_policy_lifetime(r->lifetime_s, tc->max_lifetime_s, &out->lifetime_s, out->note,
+                                    sizeof(out->note), err);
 }
 
 orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd_error *err)
@@ -393,6 +392,8 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
                 orch_workspace_free(ws);
                 return NULL;
         }
+        if (pol.note[0])
+                orch_store_event_add(svc->store, ws->id, "lifetime_capped", pol.note, NULL, NULL);
         orch_job_queue(svc, JOB_PROVISION, ws->id, r.user, r.ssh_keys, r.n_ssh_keys);
         return ws;
 }
@@ -434,7 +435,7 @@ orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err)
         _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(svc->store, ref, err);
 
         /* A stopped workspace holds no GPU: take free matching ones again, or refuse now. */
-        if (!ws)
+        if (!ws || orch_policy_check_start(svc, ws, err) < 0)
                 return NULL;
         if ((ws->state == ORCH_WS_STOPPED || ws->state == ORCH_WS_FAILED) && orch_gpu_claim_for(svc, ws, err) < 0)
                 return NULL;
