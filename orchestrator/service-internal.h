@@ -85,6 +85,9 @@ int orch_policy_check_start(orch_service *svc, const orch_workspace *ws, hd_erro
 void orch_policy_on_stop(orch_service *svc, const char *id);
 struct json_t;
 void orch_policy_on_heartbeat(orch_service *svc, const char *id, struct json_t *hb, unsigned vcpus);
+/* Run the engine over every workspace with a policy, at most every 15 s
+ * (orch_agents_poll calls it), acting on its answers; report logs them. */
+void orch_policy_sweep(orch_service *svc, void (*report)(void *ctx, const char *line), void *ctx);
 
 /* Generate a fresh agent token (64 hex chars) and its SHA-256 hex. */
 int orch_token_new(char token[65], char hash[65], hd_error *err);

@@ -157,12 +157,11 @@ int orch_reconcile(orch_service *svc, void (*report)(void *ctx, const char *line
 /* One round of the agent link: connect to the agent sockets of running
  * workspaces, read what agents said (hello, ready, heartbeat) for up to
  * timeout_ms, act on it, and fail workspaces whose agent never said hello
- * within agent_hello_timeout. Called in a loop by one daemon thread. Events
- * worth a log line are reported through report. */
+ * within agent_hello_timeout. Every 15 s a round also runs the idle and
+ * lifetime engine over every workspace with a policy and acts on it.
+ * Called in a loop by one daemon thread. Events worth a log line are
+ * reported through report. */
 void orch_agents_poll(orch_service *svc, int timeout_ms, void (*report)(void *ctx, const char *line),
                       void *ctx);
-/* Run the idle/lifetime engine over every workspace with a policy, at most
- * every 15 s (orch_agents_poll calls it), acting on its answers. */
-void orch_policy_sweep(orch_service *svc, void (*report)(void *ctx, const char *line), void *ctx);
 /* Close every agent connection (at shutdown). */
 void orch_agents_close(orch_service *svc);
