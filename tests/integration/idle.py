@@ -56,8 +56,15 @@ try:
     r = import_golden(h)
     check(r is not None and r.status == 201, "the golden image is imported", r)
     r = h.request("POST", "/v1/workspaces", {"name": NAME, "image": "debian12", "ssh_keys": [pub],
-                                             "idle_timeout": IDLE})
-    check(r.status == 202, "a workspace with idle_timeout 120 is accepted", r)
+                                             "idle_timeout": 30})
+    check(r.status == 400 and "at least 60" in r.error_message(), "an idle timeout under a minute is refused", r)
+    r = h.request("POST", "/v1/workspaces", {"name": NAME, "image": "debian12", "ssh_keys": [pub],
+                                             "idle_timeout": IDLE, "lifetime": 86400})
+    check(r.status == 202, "a workspace with idle_timeout 120 and a lifetime of a day is accepted", r)
+    life = (r.json or {}).get("lifetime") or {}
+    check(life.get("action") == "stop" and life.get("ends_at")
+          and abs(iso(life["ends_at"]) - iso(r.json["created_at"]) - 86400) <= 1,
+          "the view shows the lifetime's end (a day after creation) and its action", r.json)
     state, ws, secs = h.wait_state(NAME, ("ready", "failed"), 900)
     check(state == "ready", f"it becomes ready ({secs:.0f} s)", ws)
     ws = ws or {}
@@ -114,10 +121,13 @@ try:
     check(os.listdir(os.path.join(h.dir, "state", "disks")) == [], "no overlay is left")
     db = sqlite3.connect(os.path.join(h.dir, "state", "hostd.db"))
     rows = db.execute("SELECT id FROM workspaces").fetchall()
-    kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY id")]
     db.close()
     check(rows == [], "no workspace row is left", rows)
-    check("extended" in kinds, "the extension is in the event log", kinds)
+    db = sqlite3.connect(os.path.join(h.dir, "state", "hostd.db"))
+    ext = db.execute("SELECT reason FROM events WHERE kind = 'extended'").fetchall()
+    db.close()
+    check(len(ext) == 1 and ext[0][0].startswith("no idle stop for 4 min, until "),
+          "the extension is in the event log, saying for how long", ext)
 finally:
     r = h.request("GET", f"/v1/workspaces/{NAME}") if h.proc and h.proc.poll() is None else None
     if r is not None and r.status == 200:
