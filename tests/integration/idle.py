@@ -7,6 +7,7 @@ and hostd stops the workspace by itself (a graceful stop, reason "idle since
 nothing. Prints how long after the last SSH session it stopped."""
 import datetime
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -134,4 +135,5 @@ finally:
         h.request("DELETE", f"/v1/workspaces/{NAME}")
         h.wait_state(NAME, ("gone",), 180)
     h.cleanup()
+    shutil.rmtree(home, ignore_errors=True)
 done()
