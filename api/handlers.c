@@ -7,6 +7,25 @@
 #include <stdio.h>
 #include <string.h>
 
+/* "idle" and "lifetime": null when the workspace has no such policy. */
+static void policy_json(api_request *req, const orch_workspace *ws, json_t *o)
+{
+        orch_ws_idle_info in;
+        json_t *idle = json_null(), *life = json_null();
+
+        if (ws->state != ORCH_WS_DELETED && orch_ws_policy_info(api_service(req), ws, &in, NULL) == 1) {
+                if (in.idle_timeout_s)
+                        idle = json_pack("{s:I,s:o,s:b,s:s}", "timeout_s", (json_int_t)in.idle_timeout_s,
+                                         "deadline", api_json_time(in.idle_deadline),
+                                         "silent", in.silent, "description", in.description);
+                if (in.lifetime_end)
+                        life = json_pack("{s:o,s:s}", "ends_at", api_json_time(in.lifetime_end), "action",
+                                         in.lifetime_delete ? "delete" : "stop");
+        }
+        json_object_set_new(o, "idle", idle);
+        json_object_set_new(o, "lifetime", life);
+}
+
 /* A workspace as the API shows it, with the GPUs it holds now. */
 static json_t *workspace_json(api_request *req, const orch_workspace *ws)
 {
@@ -24,6 +43,7 @@ static json_t *workspace_json(api_request *req, const orch_workspace *ws)
         }
         json_object_set_new(o, "gpus", json_pack("{s:i,s:s?,s:s?,s:o}", "count", (int)ws->gpu_count, "model",
                                                  ws->gpu_model, "numa", ws->gpu_numa, "held", held));
+        policy_json(req, ws, o);
         return o;
 }
 
@@ -168,6 +188,8 @@ static void create_workspace(api_request *req)
                 {"gpus", F_INT, false, 0, 16},
                 {"gpu_model", F_STRING, false, 1, 64},
                 {"gpu_numa", F_STRING, false, 1, 16},
+                {"idle_timeout", F_INT, false, 0, 366 * 24 * 3600},
+                {"lifetime", F_INT, false, 1, 366 * 24 * 3600},
         };
         _cleanup_json_ json_t *body = NULL;
         _cleanup_free_ const char **keys = NULL;
@@ -205,6 +227,9 @@ static void create_workspace(api_request *req)
                 .gpus_given = json_object_get(body, "gpus") != NULL,
                 .gpu_model = json_string_value(json_object_get(body, "gpu_model")),
                 .gpu_numa = json_string_value(json_object_get(body, "gpu_numa")),
+                .idle_timeout_given = json_object_get(body, "idle_timeout") != NULL,
+                .idle_timeout_s = (unsigned)json_integer_value(json_object_get(body, "idle_timeout")),
+                .lifetime_s = (unsigned)json_integer_value(json_object_get(body, "lifetime")),
         };
         ws = orch_ws_create(api_service(req), &r, &err);
         reply_workspace(req, 202, ws, &err);
@@ -256,6 +281,23 @@ static void restart_workspace(api_request *req)
         hd_error err = {0};
 
         reply_workspace(req, 202, orch_ws_restart(api_service(req), req->params[0], &err), &err);
+}
+
+static void extend_workspace(api_request *req)
+{
+        static const api_field fields[] = {{"seconds", F_INT, true, 1, 366 * 24 * 3600}};
+        _cleanup_json_ json_t *body = NULL;
+        hd_error err = {0};
+
+        body = api_parse_body(req, fields, HD_ARRAY_SIZE(fields), &err);
+        if (!body) {
+                api_reply_error(req, &err);
+                return;
+        }
+        reply_workspace(req, 200,
+                        orch_ws_extend(api_service(req), req->params[0],
+                                       (unsigned)json_integer_value(json_object_get(body, "seconds")), &err),
+                        &err);
 }
 
 /* ---- GPUs ------------------------------------------------------------------ */
@@ -328,6 +370,7 @@ const api_route api_routes[] = {
         {"POST", "/v1/workspaces/{ref}/start", start_workspace},
         {"POST", "/v1/workspaces/{ref}/stop", stop_workspace},
         {"POST", "/v1/workspaces/{ref}/restart", restart_workspace},
+        {"POST", "/v1/workspaces/{ref}/extend", extend_workspace},
         {"GET", "/v1/templates", api_list_templates},
         {"POST", "/v1/templates", api_push_template},
         {"GET", "/v1/templates/{name}", api_get_template},

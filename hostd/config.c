@@ -55,6 +55,7 @@ static const key_def keys[] = {
         {"max_disk", T_SIZE, OFF(max_disk), GiB, 1ull << 45, NULL, "largest workspace disk"},
         {"agent_hello_timeout", T_DURATION, OFF(agent_hello_timeout), 10, 86400, NULL, "boot to agent hello, else failed"},
         {"stop_timeout", T_DURATION, OFF(stop_timeout), 1, 3600, NULL, "ACPI shutdown grace before forcing"},
+        {"default_idle_timeout", T_DURATION, OFF(default_idle_timeout), 0, 31536000, NULL, "idle auto-stop when a template sets none (0 off)"},
         {"workers", T_UINT, OFF(workers), 1, 64, NULL, "worker threads for long operations"},
         {"api_max_body", T_SIZE, OFF(api_max_body), 1024, 64 * MiB, NULL, "largest request body"},
         {"api_connection_timeout", T_DURATION, OFF(api_connection_timeout), 1, 3600, NULL, "idle API connection timeout"},

@@ -31,6 +31,7 @@ typedef struct hostd_config {
         uint64_t default_disk, max_disk;     /* bytes */
         unsigned agent_hello_timeout;        /* seconds */
         unsigned stop_timeout;               /* seconds */
+        unsigned default_idle_timeout;       /* seconds; 0: no idle auto-stop unless a template says */
         unsigned workers;
         uint64_t api_max_body;               /* bytes */
         unsigned api_connection_timeout;     /* seconds */

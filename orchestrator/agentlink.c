@@ -26,6 +26,7 @@ typedef struct agent_conn {
         hd_buf in;
         bool hello_ok, refused, cloud_ready, has_address;
         char *cloud_reason;   /* cloud-init errors, shown as the ready reason */
+        unsigned vcpus;       /* the domain's, for the idle engine */
 } agent_conn;
 
 #define MAX_REFUSED 64
@@ -199,6 +200,7 @@ static void on_heartbeat(const link_ctx *l, agent_conn *c, json_t *msg, const ch
 
         c->has_address = addrs && strcmp(addrs, "[]") != 0;
         orch_store_workspace_update(l->svc->store, c->id, &u, NULL);
+        orch_policy_on_heartbeat(l->svc, c->id, msg, c->vcpus);
 }
 
 static void maybe_ready(const link_ctx *l, agent_conn *c)
@@ -308,12 +310,13 @@ void orch_agents_poll(orch_service *svc, int timeout_ms, void (*report)(void *ct
                         int fd;
                         if (!c && a->n < MAX_CONNS && (fd = connect_agent(svc, ws->id)) >= 0) {
                                 c = &a->conns[a->n++];
-                                *c = (agent_conn){.id = hd_strdup(ws->id), .fd = fd};
+                                *c = (agent_conn){.id = hd_strdup(ws->id), .fd = fd, .vcpus = ws->vcpus};
                         }
                         check_hello_timeout(&l, ws, c);
                 }
                 orch_workspace_list_free(&live);
         }
+        orch_policy_sweep(svc, report, ctx);
         for (size_t i = 0; i < a->n; i++)
                 pfd[i] = (struct pollfd){.fd = a->conns[i].fd, .events = POLLIN};
         if (poll(pfd, a->n, timeout_ms) <= 0)

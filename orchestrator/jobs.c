@@ -20,6 +20,7 @@ typedef struct job {
         orch_job_kind kind;
         char *id;
         char *user;
+        char *reason; /* a stop's or delete's, when hostd itself asked */
         char **keys;
         size_t n_keys;
 } job;
@@ -32,6 +33,7 @@ static void job_free(void *p)
                 free(j->keys[i]);
         free(j->keys);
         free(j->user);
+        free(j->reason);
         free(j->id);
         free(j);
 }
@@ -177,8 +179,10 @@ static void provision(orch_service *svc, const job *j)
                 goto fail;
         }
         if (orch_store_transition(svc->store, ws->id, ORCH_WS_BIT(ORCH_WS_PROVISIONING), ORCH_WS_RUNNING, NULL,
-                                  &err) == 0)
+                                  &err) == 0) {
+                orch_policy_on_start(svc, ws->id);
                 return;
+        }
         /* Moved on meanwhile (a delete): that job tears down. */
         return;
 fail:
@@ -206,10 +210,13 @@ static int do_start(orch_service *svc, const char *id)
                 return -1;
         }
 running:
-        return orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STARTING), ORCH_WS_RUNNING, NULL, NULL);
+        if (orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STARTING), ORCH_WS_RUNNING, NULL, NULL) < 0)
+                return -1;
+        orch_policy_on_start(svc, id);
+        return 0;
 }
 
-static int do_stop(orch_service *svc, const char *id, bool force)
+static int do_stop(orch_service *svc, const char *id, bool force, const char *why)
 {
         hd_error err = {0};
         bool forced = force;
@@ -229,8 +236,12 @@ static int do_stop(orch_service *svc, const char *id, bool force)
                 reason = hd_asprintf("forced off: the guest did not shut down within %u s", svc->p.stop_timeout);
         /* A stopped guest has no addresses (the move to stopped releases its GPUs). */
         orch_store_workspace_update(svc->store, id, &(orch_ws_update){.ip_addresses = "[]"}, NULL);
-        return orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STOPPING), ORCH_WS_STOPPED,
-                                     reason ? reason : (force ? "forced stop" : "stopped"), NULL);
+        if (!reason && why)
+                reason = hd_strdup(why);
+        r = orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STOPPING), ORCH_WS_STOPPED,
+                                  reason ? reason : (force ? "forced stop" : "stopped"), NULL);
+        orch_policy_on_stop(svc, id);
+        return r;
 }
 
 int orch_ws_finish_delete(orch_service *svc, const char *id, hd_error *err)
@@ -260,7 +271,7 @@ static void restart(orch_service *svc, const char *id)
         _cleanup_free_ char *reason = NULL;
         hd_error err = {0};
 
-        if (do_stop(svc, id, false) < 0 || !(ws = orch_store_workspace_get(svc->store, id, &err)))
+        if (do_stop(svc, id, false, NULL) < 0 || !(ws = orch_store_workspace_get(svc->store, id, &err)))
                 return;
         if (orch_gpu_claim_for(svc, ws, &err) < 0) {
                 reason = hd_asprintf("restart stopped it but could not take GPUs again: %s", err.message);
@@ -287,7 +298,7 @@ static void run_job(void *ctx, void *arg)
                 break;
         case JOB_STOP:
         case JOB_STOP_FORCE:
-                do_stop(svc, j->id, j->kind == JOB_STOP_FORCE);
+                do_stop(svc, j->id, j->kind == JOB_STOP_FORCE, j->reason);
                 break;
         case JOB_RESTART:
                 restart(svc, j->id);
@@ -297,6 +308,27 @@ static void run_job(void *ctx, void *arg)
                 break;
         }
         orch_ws_unlock(svc, j->id);
+}
+
+static void job_submit(orch_service *svc, job *j)
+{
+        if (svc->submit) {
+                svc->submit(svc->executor, run_job, svc, j, job_free);
+        } else {
+                run_job(svc, j);
+                job_free(j);
+        }
+}
+
+void orch_job_queue_why(orch_service *svc, orch_job_kind kind, const char *id, const char *reason)
+{
+        job *j = hd_malloc0(sizeof(*j));
+
+        j->kind = kind;
+        j->id = hd_strdup(id);
+        j->reason = reason ? hd_strdup(reason) : NULL;
+        j->keys = hd_malloc0(sizeof(char *));
+        job_submit(svc, j);
 }
 
 void orch_job_queue(orch_service *svc, orch_job_kind kind, const char *id, const char *user,
@@ -311,10 +343,5 @@ void orch_job_queue(orch_service *svc, orch_job_kind kind, const char *id, const
         for (size_t i = 0; i < n_keys; i++)
                 j->keys[i] = hd_strdup(ssh_keys[i]);
         j->n_keys = n_keys;
-        if (svc->submit) {
-                svc->submit(svc->executor, run_job, svc, j, job_free);
-        } else {
-                run_job(svc, j);
-                job_free(j);
-        }
+        job_submit(svc, j);
 }

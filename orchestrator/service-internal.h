@@ -3,6 +3,7 @@
 #pragma once
 
 #include "orchestrator/orchestrator.h"
+#include "orchestrator/policy.h"
 #include "orchestrator/service.h"
 
 #include <pthread.h>
@@ -26,6 +27,8 @@ struct orch_service {
         struct orch_agents *agents;
         pthread_mutex_t gpu_lock;  /* guards gpus */
         orch_gpu_list gpus;        /* the last inventory */
+        pthread_mutex_t policy_lock; /* a policy state's read-modify-write (idle.c) */
+        int64_t last_sweep;        /* agent thread only */
 };
 
 /* What a workspace's GPUs add to its domain. */
@@ -66,6 +69,26 @@ typedef enum { JOB_PROVISION, JOB_START, JOB_STOP, JOB_STOP_FORCE, JOB_RESTART, 
 void orch_job_queue(orch_service *svc, orch_job_kind kind, const char *id, const char *user,
                     const char *const *ssh_keys, size_t n_keys);
 
+/* Queue a stop (JOB_STOP) or delete whose end state keeps reason. */
+void orch_job_queue_why(orch_service *svc, orch_job_kind kind, const char *id, const char *reason);
+/* The stop and delete requests, made by hostd itself with reason. */
+orch_workspace *orch_ws_stop_for(orch_service *svc, const char *id, const char *reason, hd_error *err);
+orch_workspace *orch_ws_delete_for(orch_service *svc, const char *id, const char *reason, hd_error *err);
+
+/* idle.c: a new workspace's settings and engine state; then each start,
+ * stop and heartbeat (the heartbeat's JSON, the domain's vCPUs). */
+int orch_policy_setup(orch_service *svc, const orch_workspace *ws, unsigned idle_timeout_s,
+                      unsigned lifetime_s, bool lifetime_delete, hd_error *err);
+void orch_policy_on_start(orch_service *svc, const char *id);
+/* HD_E_CONFLICT once ws's lifetime has ended (orch_policy_may_start). */
+int orch_policy_check_start(orch_service *svc, const orch_workspace *ws, hd_error *err);
+void orch_policy_on_stop(orch_service *svc, const char *id);
+struct json_t;
+void orch_policy_on_heartbeat(orch_service *svc, const char *id, struct json_t *hb, unsigned vcpus);
+/* Run the engine over every workspace with a policy, at most every 15 s
+ * (orch_agents_poll calls it), acting on its answers; report logs them. */
+void orch_policy_sweep(orch_service *svc, void (*report)(void *ctx, const char *line), void *ctx);
+
 /* Generate a fresh agent token (64 hex chars) and its SHA-256 hex. */
 int orch_token_new(char token[65], char hash[65], hd_error *err);
 /* Constant-time check of a token against a stored hash. */
@@ -75,6 +98,8 @@ bool orch_token_matches(const char *token, const char *hash);
  * owned; r's image and gpu_model point into them). */
 typedef struct orch_template_choice {
         char *image, *gpu_model, *hash;
+        unsigned idle_timeout_s, max_lifetime_s;
+        bool lifetime_delete;
 } orch_template_choice;
 void orch_template_choice_clear(orch_template_choice *c);
 /* Fill r's size, image and GPUs from template r->template_name's current
@@ -84,6 +109,5 @@ int orch_template_resolve_create(orch_service *svc, orch_create_req *r, orch_tem
                                  hd_error *err);
 /* The cloud-config object ws's template version adds ({} when none; a new
  * reference), or NULL with err set. */
-struct json_t;
 struct json_t *orch_template_cloud_config_for(orch_service *svc, const orch_workspace *ws,
                                               hd_error *err);

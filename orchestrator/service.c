@@ -58,6 +58,7 @@ orch_service *orch_service_open(const orch_params *p, hd_error *err)
         pthread_mutex_init(&svc->busy_lock, NULL);
         pthread_cond_init(&svc->busy_cond, NULL);
         pthread_mutex_init(&svc->gpu_lock, NULL);
+        pthread_mutex_init(&svc->policy_lock, NULL);
         svc->agents_dir = hd_path_join(p->run_dir, "agents");
         /* qemu (user libvirt-qemu) binds the agent sockets and writes nothing
          * else here; hostd (root) connects to them. */
@@ -109,6 +110,7 @@ void orch_service_close(orch_service *svc)
         params_free(&svc->p);
         orch_gpu_list_free(&svc->gpus);
         pthread_mutex_destroy(&svc->gpu_lock);
+        pthread_mutex_destroy(&svc->policy_lock);
         pthread_mutex_destroy(&svc->busy_lock);
         pthread_cond_destroy(&svc->busy_cond);
         free(svc);
@@ -319,11 +321,39 @@ static int check_create(orch_service *svc, orch_create_req *r, hd_error *err)
         return check_capacity(svc, r->memory_mib, err);
 }
 
+typedef struct policy_choice {
+        unsigned idle_timeout_s, lifetime_s;
+        bool lifetime_delete;
+        char note[256]; /* why the lifetime is shorter than asked, or "" */
+} policy_choice;
+
+/* Idle timeout: the request's, else the template's, else the host's
+ * default. Lifetime: the request's capped by the template's (orch_policy_lifetime). */
+static int policy_settings(orch_service *svc, const orch_create_req *r, const orch_template_choice *tc,
+                           policy_choice *out, hd_error *err)
+{
+        *out = (policy_choice){.lifetime_delete = tc->lifetime_delete};
+        if (r->idle_timeout_given)
+                out->idle_timeout_s = r->idle_timeout_s;
+        else
+                out->idle_timeout_s = tc->idle_timeout_s ? tc->idle_timeout_s : svc->p.default_idle_timeout;
+        if (out->idle_timeout_s > ORCH_POLICY_MAX_LIFETIME_S)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "idle_timeout %u s is more than a year; it is given in seconds",
+                                    out->idle_timeout_s);
+        if (out->idle_timeout_s && out->idle_timeout_s < 60)
+                return hd_error_set(err, HD_E_INVALID, "idle_timeout must be 0 (off) or at least 60 s, not %u",
+                                    out->idle_timeout_s);
+        return orch_policy_lifetime(r->lifetime_s, tc->max_lifetime_s, &out->lifetime_s, out->note,
+                                    sizeof(out->note), err);
+}
+
 orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd_error *err)
 {
         orch_create_req r = *req;
         _cleanup_(orch_template_choice_clear) orch_template_choice tc = {0};
         orch_workspace spec = {0}, *ws;
+        policy_choice pol;
 
         /* The guest user defaults to the caller's name, or "dev" where that
          * name cannot be a guest account (root, system users). */
@@ -335,7 +365,7 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
                 hd_error_set(err, HD_E_INVALID, "name, image (or template) and owner are required");
                 return NULL;
         }
-        if (check_create(svc, &r, err) < 0)
+        if (check_create(svc, &r, err) < 0 || policy_settings(svc, &r, &tc, &pol, err) < 0)
                 return NULL;
         spec.name = (char *)r.name;
         spec.owner = (char *)r.owner;
@@ -352,21 +382,26 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         ws = orch_store_workspace_create(svc->store, &spec, err);
         if (!ws)
                 return NULL;
-        /* Admission: the GPUs are claimed now or the request leaves nothing. */
-        if (orch_gpu_claim_for(svc, ws, err) < 0) {
+        /* Admission: the policy is recorded and the GPUs are claimed now, or
+         * the request leaves nothing. */
+        if (orch_policy_setup(svc, ws, pol.idle_timeout_s, pol.lifetime_s, pol.lifetime_delete, err) < 0 ||
+            orch_gpu_claim_for(svc, ws, err) < 0) {
                 orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETING, "no GPUs", NULL);
                 orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETED, "no GPUs", NULL);
                 orch_store_workspace_purge(svc->store, ws->id, NULL);
                 orch_workspace_free(ws);
                 return NULL;
         }
+        if (pol.note[0])
+                orch_store_event_add(svc->store, ws->id, "lifetime_capped", pol.note, NULL, NULL);
         orch_job_queue(svc, JOB_PROVISION, ws->id, r.user, r.ssh_keys, r.n_ssh_keys);
         return ws;
 }
 
-/* Find ref, move it from one of the states in from to state to, queue kind. */
-static orch_workspace *request(orch_service *svc, const char *ref, unsigned from, orch_ws_state to,
-                               const char *reason, orch_job_kind kind, hd_error *err)
+/* Find ref, move it from one of the states in from to state to, queue kind
+ * (with the reason for its end state when keep_reason). */
+static orch_workspace *request_why(orch_service *svc, const char *ref, unsigned from, orch_ws_state to,
+                                   const char *reason, bool keep_reason, orch_job_kind kind, hd_error *err)
 {
         _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(svc->store, ref, err);
 
@@ -383,8 +418,14 @@ static orch_workspace *request(orch_service *svc, const char *ref, unsigned from
         }
         if (orch_store_transition(svc->store, ws->id, ORCH_WS_BIT(ws->state), to, reason, err) < 0)
                 return NULL;
-        orch_job_queue(svc, kind, ws->id, NULL, NULL, 0);
+        orch_job_queue_why(svc, kind, ws->id, keep_reason ? reason : NULL);
         return orch_store_workspace_get(svc->store, ws->id, err);
+}
+
+static orch_workspace *request(orch_service *svc, const char *ref, unsigned from, orch_ws_state to,
+                               const char *reason, orch_job_kind kind, hd_error *err)
+{
+        return request_why(svc, ref, from, to, reason, false, kind, err);
 }
 
 #define RUNNING_STATES (ORCH_WS_BIT(ORCH_WS_RUNNING) | ORCH_WS_BIT(ORCH_WS_READY))
@@ -394,7 +435,7 @@ orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err)
         _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(svc->store, ref, err);
 
         /* A stopped workspace holds no GPU: take free matching ones again, or refuse now. */
-        if (!ws)
+        if (!ws || orch_policy_check_start(svc, ws, err) < 0)
                 return NULL;
         if ((ws->state == ORCH_WS_STOPPED || ws->state == ORCH_WS_FAILED) && orch_gpu_claim_for(svc, ws, err) < 0)
                 return NULL;
@@ -409,15 +450,25 @@ orch_workspace *orch_ws_stop(orch_service *svc, const char *ref, bool force, hd_
                        err);
 }
 
+orch_workspace *orch_ws_stop_for(orch_service *svc, const char *id, const char *reason, hd_error *err)
+{
+        return request_why(svc, id, RUNNING_STATES, ORCH_WS_STOPPING, reason, true, JOB_STOP, err);
+}
+
 orch_workspace *orch_ws_restart(orch_service *svc, const char *ref, hd_error *err)
 {
         return request(svc, ref, RUNNING_STATES, ORCH_WS_STOPPING, "restart requested", JOB_RESTART, err);
 }
 
+#define ANY_BUT_DELETED \
+        (((1u << ORCH_WS__STATE_COUNT) - 1) & ~ORCH_WS_BIT(ORCH_WS_DELETED) & ~ORCH_WS_BIT(ORCH_WS_DELETING))
+
 orch_workspace *orch_ws_delete(orch_service *svc, const char *ref, hd_error *err)
 {
-        unsigned any_but_deleted = ((1u << ORCH_WS__STATE_COUNT) - 1) & ~ORCH_WS_BIT(ORCH_WS_DELETED) &
-                                   ~ORCH_WS_BIT(ORCH_WS_DELETING);
+        return request(svc, ref, ANY_BUT_DELETED, ORCH_WS_DELETING, "delete requested", JOB_DELETE, err);
+}
 
-        return request(svc, ref, any_but_deleted, ORCH_WS_DELETING, "delete requested", JOB_DELETE, err);
+orch_workspace *orch_ws_delete_for(orch_service *svc, const char *id, const char *reason, hd_error *err)
+{
+        return request_why(svc, id, ANY_BUT_DELETED, ORCH_WS_DELETING, reason, true, JOB_DELETE, err);
 }

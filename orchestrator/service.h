@@ -37,6 +37,7 @@ typedef struct orch_params {
         const char *gpu_kernel_cmdline;
         uint64_t hugepages_min_memory_mib; /* 0: never back guests with hugepages */
         bool gpu_rom_bar_off;         /* <rom bar='off'/> on passed-through functions */
+        unsigned default_idle_timeout; /* seconds; idle auto-stop when neither template nor request says; 0 off */
 } orch_params;
 
 /* The executor runs fn(ctx, arg) later on a worker thread, then free_arg(arg);
@@ -74,6 +75,9 @@ typedef struct orch_create_req {
         bool gpus_given;           /* with a template: gpus overrides the template's */
         const char *gpu_model;     /* "H100" or "10de:2330"; NULL = any */
         const char *gpu_numa;      /* "required", "preferred" or NULL (preferred) */
+        bool idle_timeout_given;   /* idle_timeout_s replaces the template's / host's default */
+        unsigned idle_timeout_s;   /* 0 with idle_timeout_given: no idle auto-stop */
+        unsigned lifetime_s;       /* 0: the template's; capped by the template's max_lifetime */
 } orch_create_req;
 
 /* Check the request, commit the row (state pending) and queue provisioning. */
@@ -83,6 +87,24 @@ orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err)
 orch_workspace *orch_ws_stop(orch_service *svc, const char *ref, bool force, hd_error *err);
 orch_workspace *orch_ws_restart(orch_service *svc, const char *ref, hd_error *err);
 orch_workspace *orch_ws_delete(orch_service *svc, const char *ref, hd_error *err);
+
+/* ---- idle auto-stop and lifetimes (docs/idle-and-lifetimes.md) ------------- */
+typedef struct orch_ws_idle_info {
+        bool has_policy;           /* false: neither idle stop nor a lifetime */
+        unsigned idle_timeout_s;   /* 0: no idle stop */
+        int64_t idle_deadline;     /* earliest idle stop; 0: none (off, not running) */
+        bool silent;               /* the agent is flagged silent */
+        char description[512];     /* orch_policy_describe's line */
+        int64_t lifetime_end;      /* 0: no lifetime */
+        bool lifetime_delete;      /* at its end: delete (else stop) */
+} orch_ws_idle_info;
+
+/* ws's idle and lifetime figures now: 1 filled, 0 when it has no policy. */
+int orch_ws_policy_info(orch_service *svc, const orch_workspace *ws, orch_ws_idle_info *out,
+                        hd_error *err);
+/* No idle stop before now + seconds (orch_policy_extend's refusals); HD_E_CONFLICT
+ * for a workspace without idle stop. */
+orch_workspace *orch_ws_extend(orch_service *svc, const char *ref, unsigned seconds, hd_error *err);
 
 /* ---- templates (orchestrator/template.h has the format) --------------------- */
 #include "orchestrator/template.h"
@@ -135,8 +157,10 @@ int orch_reconcile(orch_service *svc, void (*report)(void *ctx, const char *line
 /* One round of the agent link: connect to the agent sockets of running
  * workspaces, read what agents said (hello, ready, heartbeat) for up to
  * timeout_ms, act on it, and fail workspaces whose agent never said hello
- * within agent_hello_timeout. Called in a loop by one daemon thread. Events
- * worth a log line are reported through report. */
+ * within agent_hello_timeout. Every 15 s a round also runs the idle and
+ * lifetime engine over every workspace with a policy and acts on it.
+ * Called in a loop by one daemon thread. Events worth a log line are
+ * reported through report. */
 void orch_agents_poll(orch_service *svc, int timeout_ms, void (*report)(void *ctx, const char *line),
                       void *ctx);
 /* Close every agent connection (at shutdown). */

@@ -49,6 +49,9 @@ struct orch_store_ops {
          * the transaction, and log the "state" event in that transaction. */
         int (*ws_transition)(orch_store *st, const char *id, unsigned expected_from,
                              orch_ws_state to, const char *reason, int64_t now, hd_error *err);
+        int (*policy_get)(orch_store *st, const char *id, orch_ws_policy *out, hd_error *err);
+        int (*policy_set)(orch_store *st, const char *id, const orch_ws_policy *p, int64_t now,
+                          hd_error *err);
         /* Releases the workspace's GPUs in the same transaction. */
         int (*ws_purge)(orch_store *st, const char *id, int64_t now, hd_error *err);
 

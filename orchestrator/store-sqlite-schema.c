@@ -107,6 +107,17 @@ const char *const orch_sqlite_migrations[] = {
         "  PRIMARY KEY (name, hash));"
         "CREATE INDEX template_versions_by_seq ON template_versions(name, seq);"
         "ALTER TABLE workspaces ADD COLUMN template_version TEXT;",
+
+        /* 4: idle auto-stop and lifetimes (orchestrator/policy.h): a
+         * workspace's settings and the engine's state, as its one-line text
+         * form (NULL: no policy recorded, e.g. a workspace older than this). */
+        "ALTER TABLE workspaces ADD COLUMN idle_timeout_s INTEGER NOT NULL DEFAULT 0"
+        "  CONSTRAINT workspaces_idle_timeout CHECK (idle_timeout_s >= 0);"
+        "ALTER TABLE workspaces ADD COLUMN lifetime_s INTEGER NOT NULL DEFAULT 0"
+        "  CONSTRAINT workspaces_lifetime CHECK (lifetime_s >= 0);"
+        "ALTER TABLE workspaces ADD COLUMN lifetime_action TEXT NOT NULL DEFAULT 'stop'"
+        "  CONSTRAINT workspaces_lifetime_action CHECK (lifetime_action IN ('stop', 'delete'));"
+        "ALTER TABLE workspaces ADD COLUMN policy_state TEXT;",
 };
 
 const size_t orch_sqlite_migration_count = HD_ARRAY_SIZE(orch_sqlite_migrations);

@@ -883,6 +883,64 @@ static int sq_ws_update(orch_store *st, const char *id, const orch_ws_update *u,
         return SQ_IN_TX(st, "updating a workspace", err, ws_update_tx(s, id, u, now, err));
 }
 
+static int read_policy(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        orch_ws_policy *p = item;
+        const unsigned char *action = sqlite3_column_text(stmt, 2);
+
+        (void)err;
+        p->idle_timeout_s = (unsigned)sqlite3_column_int64(stmt, 0);
+        p->lifetime_s = (unsigned)sqlite3_column_int64(stmt, 1);
+        p->lifetime_delete = action && strcmp((const char *)action, "delete") == 0;
+        p->state = col_text(stmt, 3);
+        return 0;
+}
+
+static int sq_policy_get(orch_store *st, const char *id, orch_ws_policy *out, hd_error *err)
+{
+        SQ_LOCKED(st);
+        int r = query_one(s,
+                          "SELECT idle_timeout_s, lifetime_s, lifetime_action, policy_state"
+                          " FROM workspaces WHERE id = ?",
+                          id, read_policy, out, "reading a workspace's policy", err);
+
+        if (r == 1)
+                return hd_error_set(err, HD_E_NOT_FOUND, "no workspace has the id %s", id);
+        return r;
+}
+
+static int policy_set_tx(sq_store *s, const char *id, const orch_ws_policy *p, int64_t now,
+                         hd_error *err)
+{
+        const char *op = "updating a workspace's policy";
+        _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
+        orch_ws_state state;
+
+        if (current_state(s, id, &state, op, err) < 0)
+                return -1;
+        if (state == ORCH_WS_DELETED)
+                return hd_error_set(err, HD_E_CONFLICT, "workspace %s is deleted", id);
+        stmt = sq_prep(s,
+                       "UPDATE workspaces SET idle_timeout_s = ?2, lifetime_s = ?3,"
+                       " lifetime_action = ?4, policy_state = ?5, updated_at = ?6 WHERE id = ?1",
+                       op, err);
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, id);
+        sqlite3_bind_int64(stmt, 2, p->idle_timeout_s);
+        sqlite3_bind_int64(stmt, 3, p->lifetime_s);
+        bind_text(stmt, 4, p->lifetime_delete ? "delete" : "stop");
+        bind_text(stmt, 5, p->state);
+        sqlite3_bind_int64(stmt, 6, now);
+        return sq_done(s, stmt, op, err);
+}
+
+static int sq_policy_set(orch_store *st, const char *id, const orch_ws_policy *p, int64_t now,
+                         hd_error *err)
+{
+        return SQ_IN_TX(st, "updating a workspace's policy", err, policy_set_tx(s, id, p, now, err));
+}
+
 static int ws_transition_tx(sq_store *s, const char *id, unsigned expected_from,
                             orch_ws_state to, const char *reason, int64_t now, hd_error *err)
 {
@@ -1286,6 +1344,8 @@ static const struct orch_store_ops sq_ops = {
         .ws_update = sq_ws_update,
         .ws_transition = sq_ws_transition,
         .ws_purge = sq_ws_purge,
+        .policy_get = sq_policy_get,
+        .policy_set = sq_policy_set,
         .event_add = sq_event_add,
         .event_list = sq_event_list,
         .gpu_sync = sq_gpu_sync,

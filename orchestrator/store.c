@@ -506,6 +506,30 @@ int orch_store_transition(orch_store *st, const char *id, unsigned expected_from
         return st->ops->ws_transition(st, id, expected_from, to, reason, now(), err);
 }
 
+void orch_ws_policy_clear(orch_ws_policy *p)
+{
+        if (!p)
+                return;
+        free(p->state);
+        *p = (orch_ws_policy){0};
+}
+
+int orch_store_policy_get(orch_store *st, const char *id, orch_ws_policy *out, hd_error *err)
+{
+        *out = (orch_ws_policy){0};
+        if (require(id, "a workspace's id", err) < 0)
+                return -1;
+        return st->ops->policy_get(st, id, out, err);
+}
+
+int orch_store_policy_set(orch_store *st, const char *id, const orch_ws_policy *p,
+                          hd_error *err)
+{
+        if (require(id, "a workspace's id", err) < 0)
+                return -1;
+        return st->ops->policy_set(st, id, p, now(), err);
+}
+
 int orch_store_workspace_purge(orch_store *st, const char *id, hd_error *err)
 {
         if (require(id, "a workspace's id", err) < 0)

@@ -252,6 +252,23 @@ int orch_store_workspace_update(orch_store *st, const char *id, const orch_ws_up
 int orch_store_transition(orch_store *st, const char *id, unsigned expected_from,
                           orch_ws_state to, const char *reason, hd_error *err);
 
+/* A workspace's idle and lifetime settings and the policy engine's state
+ * (orchestrator/policy.h), kept on its row. */
+typedef struct orch_ws_policy {
+        unsigned idle_timeout_s;  /* 0: no idle auto-stop */
+        unsigned lifetime_s;      /* 0: no hard lifetime */
+        bool lifetime_delete;     /* at the end of the lifetime: delete (else stop) */
+        char *state;              /* orch_policy_state_format() text; NULL: none recorded */
+} orch_ws_policy;
+
+void orch_ws_policy_clear(orch_ws_policy *p);
+/* Read workspace id's policy (HD_E_NOT_FOUND for no such row). */
+int orch_store_policy_get(orch_store *st, const char *id, orch_ws_policy *out, hd_error *err);
+/* Replace it (state NULL clears the state). HD_E_CONFLICT on a deleted
+ * workspace. */
+int orch_store_policy_set(orch_store *st, const char *id, const orch_ws_policy *p,
+                          hd_error *err);
+
 /* Remove a workspace row in state deleted for good (HD_E_CONFLICT otherwise).
  * Its events stay. */
 int orch_store_workspace_purge(orch_store *st, const char *id, hd_error *err);

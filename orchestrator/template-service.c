@@ -183,6 +183,9 @@ int orch_template_resolve_create(orch_service *svc, orch_create_req *r, orch_tem
         c->image = steal_ptr(t->image);
         c->gpu_model = steal_ptr(t->gpu_model);
         c->hash = steal_ptr(v->hash);
+        c->idle_timeout_s = (unsigned)t->idle_timeout;
+        c->max_lifetime_s = (unsigned)t->max_lifetime;
+        c->lifetime_delete = t->lifetime_action == ORCH_TEMPLATE_LIFETIME_DELETE;
         r->image = c->image;
         r->gpu_model = c->gpu_model;
         r->gpu_numa = t->gpu_numa == ORCH_TEMPLATE_NUMA_REQUIRED ? "required" : NULL;

@@ -6,6 +6,7 @@
 #include "tools/wsctl/cli.c"
 #include "tools/wsctl/format.c"
 #include "tools/wsctl/gpus.c"
+#include "tools/wsctl/idle.c"
 #include "tools/wsctl/images.c"
 #include "tools/wsctl/keys.c"
 #include "tools/wsctl/request.c"
@@ -827,6 +828,45 @@ static void test_list_and_show(void)
         result_free(&r);
 }
 
+static void test_extend(void)
+{
+        result r;
+
+        reset();
+        answer(200, "{\"name\":\"dev\",\"state\":\"ready\",\"idle\":{\"timeout_s\":1800,"
+                    "\"deadline\":\"2026-11-25T16:30:00Z\",\"silent\":false,"
+                    "\"description\":\"idle stop at 16:30 UTC if nothing changes, extended until 16:30 UTC\"},"
+                    "\"lifetime\":{\"ends_at\":\"2026-11-26T14:00:00Z\",\"action\":\"delete\"}}");
+        r = run("extend", "dev", "2h", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "POST /v1/workspaces/dev/extend {\"seconds\":7200}\n") == 0,
+              "extend posts the duration in seconds");
+        CHECK_STR(r.out, "dev: idle stop at 16:30 UTC if nothing changes, extended until 16:30 UTC (after 1800 s idle)\n",
+                  "extend prints the new deadline");
+        result_free(&r);
+
+        reset();
+        r = run("extend", "dev", "soon", NULL);
+        CHECK(r.rc == WSCTL_EXIT_USAGE && nanswers == 0 && requests.len == 0, "a bad duration is a usage error, nothing sent");
+        result_free(&r);
+
+        reset();
+        answer(409, "{\"error\":{\"code\":\"conflict\",\"message\":\"idle stop is off\"}}");
+        r = run("extend", "dev", "1h", NULL);
+        CHECK(r.rc == WSCTL_EXIT_STATE, "an extend hostd refuses as conflicting exits 4");
+        CHECK_STR(r.err, "wsctl: idle stop is off\n", "with hostd's reason");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"name\":\"dev\",\"state\":\"ready\",\"idle\":{\"timeout_s\":120,"
+                    "\"deadline\":null,\"silent\":true,\"description\":\"idle clock paused: agent silent\"},"
+                    "\"lifetime\":{\"ends_at\":\"2026-11-26T14:00:00Z\",\"action\":\"stop\"}}");
+        r = run("show", "dev", NULL);
+        CHECK_CONTAINS(r.out, "\nidle:      idle clock paused: agent silent (after 120 s idle)\n"
+                              "lifetime:  ends 2026-11-26T14:00:00Z, then stopped\n",
+                       "show prints the idle line and the lifetime's end and action");
+        result_free(&r);
+}
+
 static void test_ssh_command(void)
 {
         _cleanup_free_ char *expected = NULL;
@@ -927,6 +967,7 @@ int main(void)
         test_unreachable();
         test_actions();
         test_list_and_show();
+        test_extend();
         test_ssh_command();
         test_images();
         test_templates();

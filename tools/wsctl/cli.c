@@ -49,6 +49,10 @@ static const wsctl_command commands[] = {
          "  --wait            wait until the workspace is gone\n"
          "  --timeout DUR     give up waiting after DUR (default 20m): exit 5\n",
          wsctl_cmd_action},
+        {"extend", "put off a workspace's idle auto-stop (docs/idle-and-lifetimes.md)", "NAME DURATION",
+         "  DURATION          no idle stop before now + DURATION (30m, 2h, 1d; at most 7d and\n"
+         "                    never past the workspace's lifetime); replaces an earlier extend\n",
+         wsctl_cmd_extend},
         {"ssh", "open an SSH session to a ready workspace", "[--print] NAME [-- SSH-ARGS...]",
          "  --print           print the ssh command line instead of running it\n"
          "  Everything after -- goes to ssh: its options (-i KEY, -L 8080:localhost:8080) and a command.\n",

@@ -387,7 +387,8 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
         static const struct option opts[] = {WSCTL_COMMON_OPTIONS};
         _cleanup_reply_ wsctl_reply r = WSCTL_REPLY_INIT;
         _cleanup_free_ char *path = NULL, *mem = NULL, *disk = NULL, *created = NULL, *changed = NULL,
-                            *agent = NULL, *addrs = NULL, *gpus = NULL, *template = NULL;
+                            *agent = NULL, *addrs = NULL, *gpus = NULL, *template = NULL,
+                            *idle = NULL, *life = NULL;
         time_t now = time(NULL);
         char vcpus[24];
         json_t *ws;
@@ -416,6 +417,8 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
                 template = hd_asprintf("%s (version %.12s)", wsctl_str(ws, "template", ""),
                                        wsctl_str(ws, "template_version", "?"));
         vcpus_text(ws, vcpus, sizeof(vcpus));
+        idle = wsctl_idle_text(ws);
+        life = wsctl_lifetime_text(ws);
         const char *const fields[][2] = {
                 {"name:", wsctl_str(ws, "name", NULL)},
                 {"id:", wsctl_str(ws, "id", NULL)},
@@ -432,6 +435,8 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
                 {"addresses:", addrs},
                 {"ssh:", wsctl_str(ws, "ssh_command", NULL)},
                 {"agent:", agent},
+                {"idle:", idle},
+                {"lifetime:", life},
                 {"created:", created},
         };
         wsctl_print_fields(ctx, fields, HD_ARRAY_SIZE(fields));

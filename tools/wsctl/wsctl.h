@@ -162,6 +162,13 @@ char *wsctl_join(json_t *list);
 /* A string member of a JSON object, or fallback. */
 const char *wsctl_str(json_t *o, const char *key, const char *fallback);
 
+/* ---- idle.c: idle auto-stop and lifetimes ---------------------------------- */
+
+int wsctl_cmd_extend(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+/* show's "idle:" and "lifetime:" lines; NULL when the workspace has none. */
+char *wsctl_idle_text(json_t *ws);
+char *wsctl_lifetime_text(json_t *ws);
+
 /* ---- keys.c: SSH public keys --------------------------------------------- */
 
 /* Append every key line of a public key file (blank and '#' lines skipped) to
