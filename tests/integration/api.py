@@ -8,7 +8,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from hostdtest import Hostd, check, done, import_golden, note, test_ssh_key, virsh  # noqa: E402
+from hostdtest import Hostd, check, done, import_golden, test_ssh_key, virsh  # noqa: E402
 
 h = Hostd("api_max_body = 4K\nmax_vcpus = 8\nstop_timeout = 20s\nmax_memory = 1T\n", name="api").start()
 work = tempfile.mkdtemp(prefix="hostd-api-")

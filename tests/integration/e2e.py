@@ -10,38 +10,22 @@ agent socket or row is left. Prints create-to-running, -to-ready and
 import os
 import re
 import sqlite3
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from hostdtest import BUILD, Hostd, check, done, note, test_ssh_key, virsh  # noqa: E402
+from hostdtest import Developer, Hostd, check, done, note, virsh  # noqa: E402
 
 NETNS = os.environ.get("HOSTD_TEST_NETNS", "hostd-lab")
 GOLDEN = os.environ.get("HOSTD_TEST_GOLDEN", "")
 
 h = Hostd("stop_timeout = 60s\n", name="e2e").start()
-home = tempfile.mkdtemp(prefix="hostd-e2e-home-")
-os.makedirs(os.path.join(home, ".ssh"), mode=0o700)
-key, pub = test_ssh_key(os.path.join(home, ".ssh"))
-env = dict(os.environ, HOME=home, HOSTD_SOCKET=h.socket, WSCTL_SSH_WRAPPER=f"ip netns exec {NETNS}")
-
-
-def wsctl(*args, timeout=900):
-    r = subprocess.run([f"{BUILD}/wsctl", *args], capture_output=True, text=True, env=env, timeout=timeout)
-    return r.returncode, r.stdout, r.stderr
+dev = Developer(h, "e2e")
+key, wsctl = dev.key, dev.wsctl
 
 
 def ssh(command, timeout=60):
-    """Run command in the workspace through `wsctl ssh` with the test's key
-    (ssh reads ~/.ssh of the passwd entry, not $HOME; BatchMode: never prompt)."""
-    try:
-        r = subprocess.run([f"{BUILD}/wsctl", "ssh", "e2ebox", "--", "-i", key, "-o", "BatchMode=yes", "-o",
-                            "ConnectTimeout=10", command], capture_output=True, text=True, env=env, timeout=timeout)
-        return r.returncode, r.stdout.strip(), r.stderr.strip()
-    except subprocess.TimeoutExpired:
-        return 124, "", "timed out"
+    return dev.ssh("e2ebox", command, timeout)
 
 
 def wait_ssh(limit):
@@ -130,10 +114,7 @@ try:
     check(rows == [], "no workspace row is left", rows)
     check(h.request("GET", "/v1/workspaces/e2ebox").status == 404, "the API answers 404 for it")
 finally:
-    for name in ("e2ebox",):
-        r = h.request("GET", f"/v1/workspaces/{name}") if h.proc and h.proc.poll() is None else None
-        if r is not None and r.status == 200:
-            h.request("DELETE", f"/v1/workspaces/{name}")
-            h.wait_state(name, ("gone",), 120)
+    h.delete_if_present("e2ebox", 120)
     h.cleanup()
+    dev.cleanup()
 done()

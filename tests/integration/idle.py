@@ -7,15 +7,12 @@ and hostd stops the workspace by itself (a graceful stop, reason "idle since
 nothing. Prints how long after the last SSH session it stopped."""
 import datetime
 import os
-import shutil
 import sqlite3
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from hostdtest import BUILD, Hostd, check, done, import_golden, note, test_ssh_key, virsh  # noqa: E402
+from hostdtest import Developer, Hostd, check, done, import_golden, note, virsh  # noqa: E402
 
 NETNS = os.environ.get("HOSTD_TEST_NETNS", "hostd-lab")
 GOLDEN = os.environ.get("HOSTD_TEST_GOLDEN", "")
@@ -25,24 +22,13 @@ EXTEND = 240
 
 check(GOLDEN != "", "HOSTD_TEST_GOLDEN names the golden image (tests/run sets it)")
 h = Hostd("stop_timeout = 60s\n", name="idle").start()
-home = tempfile.mkdtemp(prefix="hostd-idle-home-")
-os.makedirs(os.path.join(home, ".ssh"), mode=0o700)
-key, pub = test_ssh_key(os.path.join(home, ".ssh"))
-env = dict(os.environ, HOME=home, HOSTD_SOCKET=h.socket, WSCTL_SSH_WRAPPER=f"ip netns exec {NETNS}")
-
-
-def wsctl(*args, timeout=120):
-    r = subprocess.run([f"{BUILD}/wsctl", *args], capture_output=True, text=True, env=env, timeout=timeout)
-    return r.returncode, r.stdout, r.stderr
+dev = Developer(h, "idle")
+pub, wsctl = dev.pub, dev.wsctl
 
 
 def ssh_once():
-    try:
-        r = subprocess.run([f"{BUILD}/wsctl", "ssh", NAME, "--", "-i", key, "-o", "BatchMode=yes", "-o",
-                            "ConnectTimeout=10", "true"], capture_output=True, text=True, env=env, timeout=40)
-        return r.returncode, r.stderr.strip()
-    except subprocess.TimeoutExpired:
-        return 124, "timed out"
+    rc, _, err = dev.ssh(NAME, "true", timeout=40)
+    return rc, err
 
 
 def iso(t):
@@ -130,10 +116,7 @@ try:
     check(len(ext) == 1 and ext[0][0].startswith("no idle stop for 4 min, until "),
           "the extension is in the event log, saying for how long", ext)
 finally:
-    r = h.request("GET", f"/v1/workspaces/{NAME}") if h.proc and h.proc.poll() is None else None
-    if r is not None and r.status == 200:
-        h.request("DELETE", f"/v1/workspaces/{NAME}")
-        h.wait_state(NAME, ("gone",), 180)
+    h.delete_if_present(NAME, 180)
     h.cleanup()
-    shutil.rmtree(home, ignore_errors=True)
+    dev.cleanup()
 done()

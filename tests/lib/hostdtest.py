@@ -183,6 +183,14 @@ default_disk = 4G
             time.sleep(1)
         return (last[0] if last else None), (last[1] if last else None), time.time() - start
 
+    def delete_if_present(self, ref, timeout=180):
+        """Delete a workspace the test left behind (cleanup after a failure)."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        if self.request("GET", f"/v1/workspaces/{ref}").status == 200:
+            self.request("DELETE", f"/v1/workspaces/{ref}")
+            self.wait_state(ref, ("gone",), timeout)
+
     def cleanup(self, keep_on_failure=True):
         self.stop()
         if keep_on_failure and _failed:
@@ -211,3 +219,33 @@ def test_ssh_key(directory):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key, "-C", "hostd-test"], check=True)
     with open(key + ".pub") as f:
         return key, f.read().strip()
+
+
+class Developer:
+    """A developer at a terminal: a HOME of their own with an SSH key, wsctl
+    pointed at a Hostd, and ssh run inside the test namespace (the only place
+    the guest network exists)."""
+
+    def __init__(self, h, name):
+        self.home = tempfile.mkdtemp(prefix=f"hostd-{name}-home-")
+        os.makedirs(os.path.join(self.home, ".ssh"), mode=0o700)
+        self.key, self.pub = test_ssh_key(os.path.join(self.home, ".ssh"))
+        netns = os.environ.get("HOSTD_TEST_NETNS", "hostd-lab")
+        self.env = dict(os.environ, HOME=self.home, HOSTD_SOCKET=h.socket, WSCTL_SSH_WRAPPER=f"ip netns exec {netns}")
+
+    def wsctl(self, *args, timeout=900):
+        r = subprocess.run([f"{BUILD}/wsctl", *args], capture_output=True, text=True, env=self.env, timeout=timeout)
+        return r.returncode, r.stdout, r.stderr
+
+    def ssh(self, workspace, command, timeout=60):
+        """Run command in the workspace through `wsctl ssh` with this key (ssh
+        reads ~/.ssh of the passwd entry, not $HOME; BatchMode: never prompt)."""
+        try:
+            rc, out, err = self.wsctl("ssh", workspace, "--", "-i", self.key, "-o", "BatchMode=yes", "-o",
+                                      "ConnectTimeout=10", command, timeout=timeout)
+            return rc, out.strip(), err.strip()
+        except subprocess.TimeoutExpired:
+            return 124, "", "timed out"
+
+    def cleanup(self):
+        shutil.rmtree(self.home, ignore_errors=True)
