@@ -4,6 +4,8 @@
 static const unsigned status_of[HD_E__COUNT] = {
         [HD_OK] = 200,
         [HD_E_INVALID] = 400,
+        [HD_E_UNAUTHENTICATED] = 401,
+        [HD_E_FORBIDDEN] = 403,
         [HD_E_NOT_FOUND] = 404,
         [HD_E_CONFLICT] = 409,
         [HD_E_TOO_LARGE] = 413,

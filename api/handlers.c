@@ -57,6 +57,24 @@ static void reply_workspace(api_request *req, unsigned status, orch_workspace *w
         orch_workspace_free(ws);
 }
 
+/* The workspace {ref} names, when the caller may see it (write: act on it);
+ * one that is deleted or the caller's not to see is 404, the same answer as
+ * for a name that never existed. */
+static orch_workspace *visible_workspace(api_request *req, bool write, hd_error *err)
+{
+        const char *ref = req->params[0];
+        orch_workspace *ws = orch_store_workspace_find(orch_service_store(api_service(req)), ref, err);
+
+        if (ws && (ws->state == ORCH_WS_DELETED || !api_caller_sees(req, ws->owner, ws->id, ws->name, write))) {
+                orch_workspace_free(ws);
+                ws = NULL;
+                hd_error_set(err, HD_E_NOT_FOUND, "no workspace '%.64s'", ref);
+        }
+        if (!ws && err && err->code == HD_E_NOT_FOUND)
+                hd_error_set(err, HD_E_NOT_FOUND, "no workspace '%.64s'", ref);
+        return ws;
+}
+
 /* ---- health --------------------------------------------------------------- */
 
 static void get_health(api_request *req)
@@ -169,7 +187,8 @@ static void list_workspaces(api_request *req)
         }
         arr = json_array();
         for (size_t i = 0; i < l.count; i++)
-                json_array_append_new(arr, workspace_json(req, &l.items[i]));
+                if (api_caller_sees(req, l.items[i].owner, l.items[i].id, l.items[i].name, false))
+                        json_array_append_new(arr, workspace_json(req, &l.items[i]));
         orch_workspace_list_free(&l);
         api_reply_json(req, 200, json_pack("{s:o}", "workspaces", arr));
 }
@@ -193,6 +212,7 @@ static void create_workspace(api_request *req)
         };
         _cleanup_json_ json_t *body = NULL;
         _cleanup_free_ const char **keys = NULL;
+        const char *groups[API_MAX_GROUPS];
         hd_error err = {0};
         orch_workspace *ws;
         orch_create_req r;
@@ -208,6 +228,8 @@ static void create_workspace(api_request *req)
         keys = hd_malloc0((json_array_size(arr) + 1) * sizeof(char *));
         json_array_foreach(arr, i, k)
                 keys[i] = json_string_value(k);
+        for (i = 0; i < req->caller.n_groups; i++)
+                groups[i] = req->caller.groups[i];
         if (!json_object_get(body, "image") && !json_object_get(body, "template")) {
                 api_reply_errorf(req, HD_E_INVALID, "give field 'image' or field 'template'");
                 return;
@@ -216,7 +238,9 @@ static void create_workspace(api_request *req)
                 .name = json_string_value(json_object_get(body, "name")),
                 .image = json_string_value(json_object_get(body, "image")),
                 .template_name = json_string_value(json_object_get(body, "template")),
-                .owner = req->peer_user,
+                .owner = api_effective_user(req),
+                .owner_groups = groups,
+                .n_owner_groups = req->caller.on_behalf_of[0] ? 0 : req->caller.n_groups,
                 .user = json_string_value(json_object_get(body, "user")),
                 .ssh_keys = keys,
                 .n_ssh_keys = json_array_size(arr),
@@ -238,49 +262,60 @@ static void create_workspace(api_request *req)
 static void get_workspace(api_request *req)
 {
         hd_error err = {0};
-        orch_workspace *ws = orch_store_workspace_find(orch_service_store(api_service(req)), req->params[0], &err);
 
-        if (ws && ws->state == ORCH_WS_DELETED) {
-                hd_error_set(&err, HD_E_NOT_FOUND, "workspace '%.64s' is deleted", req->params[0]);
+        reply_workspace(req, 200, visible_workspace(req, false, &err), &err);
+}
+
+/* The lifecycle calls: check visibility, then act on the workspace's id. */
+typedef orch_workspace *(*lifecycle_fn)(orch_service *svc, const char *ref, hd_error *err);
+
+static void lifecycle(api_request *req, lifecycle_fn fn)
+{
+        hd_error err = {0};
+        orch_workspace *ws = visible_workspace(req, true, &err);
+        orch_workspace *done = NULL;
+
+        if (ws) {
+                done = fn(api_service(req), ws->id, &err);
                 orch_workspace_free(ws);
-                ws = NULL;
         }
-        reply_workspace(req, 200, ws, &err);
+        reply_workspace(req, 202, done, &err);
 }
 
 static void delete_workspace(api_request *req)
 {
-        hd_error err = {0};
-
-        reply_workspace(req, 202, orch_ws_delete(api_service(req), req->params[0], &err), &err);
+        lifecycle(req, orch_ws_delete);
 }
 
 static void start_workspace(api_request *req)
 {
-        hd_error err = {0};
+        lifecycle(req, orch_ws_start);
+}
 
-        reply_workspace(req, 202, orch_ws_start(api_service(req), req->params[0], &err), &err);
+static orch_workspace *stop_forced(orch_service *svc, const char *ref, hd_error *err)
+{
+        return orch_ws_stop(svc, ref, true, err);
+}
+
+static orch_workspace *stop_graceful(orch_service *svc, const char *ref, hd_error *err)
+{
+        return orch_ws_stop(svc, ref, false, err);
 }
 
 static void stop_workspace(api_request *req)
 {
         const char *force = api_query(req, "force");
-        hd_error err = {0};
 
         if (force && strcmp(force, "true") != 0 && strcmp(force, "false") != 0) {
                 api_reply_errorf(req, HD_E_INVALID, "query parameter 'force' must be true or false");
                 return;
         }
-        reply_workspace(req, 202,
-                        orch_ws_stop(api_service(req), req->params[0], force && strcmp(force, "true") == 0, &err),
-                        &err);
+        lifecycle(req, force && strcmp(force, "true") == 0 ? stop_forced : stop_graceful);
 }
 
 static void restart_workspace(api_request *req)
 {
-        hd_error err = {0};
-
-        reply_workspace(req, 202, orch_ws_restart(api_service(req), req->params[0], &err), &err);
+        lifecycle(req, orch_ws_restart);
 }
 
 static void extend_workspace(api_request *req)
@@ -289,15 +324,20 @@ static void extend_workspace(api_request *req)
         _cleanup_json_ json_t *body = NULL;
         hd_error err = {0};
 
+        orch_workspace *ws, *done = NULL;
+
         body = api_parse_body(req, fields, HD_ARRAY_SIZE(fields), &err);
         if (!body) {
                 api_reply_error(req, &err);
                 return;
         }
-        reply_workspace(req, 200,
-                        orch_ws_extend(api_service(req), req->params[0],
-                                       (unsigned)json_integer_value(json_object_get(body, "seconds")), &err),
-                        &err);
+        ws = visible_workspace(req, true, &err);
+        if (ws) {
+                done = orch_ws_extend(api_service(req), ws->id,
+                                      (unsigned)json_integer_value(json_object_get(body, "seconds")), &err);
+                orch_workspace_free(ws);
+        }
+        reply_workspace(req, 200, done, &err);
 }
 
 /* ---- GPUs ------------------------------------------------------------------ */
@@ -341,16 +381,10 @@ static void refresh_gpus(api_request *req)
                 list_gpus(req);
 }
 
-/* Until roles exist (identity issue), the host's root is the admin. */
 static void clear_gpu(api_request *req)
 {
         hd_error err = {0};
 
-        if (req->peer_uid != 0) {
-                api_reply_json(req, 403, json_pack("{s:{s:s,s:s}}", "error", "code", "forbidden", "message",
-                                                   "only an admin (root on this host) may clear a quarantined GPU"));
-                return;
-        }
         if (orch_gpu_clear(api_service(req), req->params[0], &err) < 0)
                 api_reply_error(req, &err);
         else
@@ -358,26 +392,26 @@ static void clear_gpu(api_request *req)
 }
 
 const api_route api_routes[] = {
-        {"GET", "/v1/health", get_health},
-        {"GET", "/v1/images", list_images},
-        {"POST", "/v1/images", import_image},
-        {"GET", "/v1/images/{name}", get_image},
-        {"DELETE", "/v1/images/{name}", delete_image},
-        {"GET", "/v1/workspaces", list_workspaces},
-        {"POST", "/v1/workspaces", create_workspace},
-        {"GET", "/v1/workspaces/{ref}", get_workspace},
-        {"DELETE", "/v1/workspaces/{ref}", delete_workspace},
-        {"POST", "/v1/workspaces/{ref}/start", start_workspace},
-        {"POST", "/v1/workspaces/{ref}/stop", stop_workspace},
-        {"POST", "/v1/workspaces/{ref}/restart", restart_workspace},
-        {"POST", "/v1/workspaces/{ref}/extend", extend_workspace},
-        {"GET", "/v1/templates", api_list_templates},
-        {"POST", "/v1/templates", api_push_template},
-        {"GET", "/v1/templates/{name}", api_get_template},
-        {"DELETE", "/v1/templates/{name}", api_delete_template},
-        {"GET", "/v1/templates/{name}/diff", api_diff_template},
-        {"GET", "/v1/gpus", list_gpus},
-        {"POST", "/v1/gpus/refresh", refresh_gpus},
-        {"POST", "/v1/gpus/{address}/clear", clear_gpu},
+        {"GET", "/v1/health", get_health, API_PERM_PUBLIC},
+        {"GET", "/v1/images", list_images, API_PERM_CATALOG_READ},
+        {"POST", "/v1/images", import_image, API_PERM_CATALOG_WRITE},
+        {"GET", "/v1/images/{name}", get_image, API_PERM_CATALOG_READ},
+        {"DELETE", "/v1/images/{name}", delete_image, API_PERM_CATALOG_WRITE},
+        {"GET", "/v1/workspaces", list_workspaces, API_PERM_WORKSPACE_READ},
+        {"POST", "/v1/workspaces", create_workspace, API_PERM_WORKSPACE_WRITE},
+        {"GET", "/v1/workspaces/{ref}", get_workspace, API_PERM_WORKSPACE_READ},
+        {"DELETE", "/v1/workspaces/{ref}", delete_workspace, API_PERM_WORKSPACE_WRITE},
+        {"POST", "/v1/workspaces/{ref}/start", start_workspace, API_PERM_WORKSPACE_WRITE},
+        {"POST", "/v1/workspaces/{ref}/stop", stop_workspace, API_PERM_WORKSPACE_WRITE},
+        {"POST", "/v1/workspaces/{ref}/restart", restart_workspace, API_PERM_WORKSPACE_WRITE},
+        {"POST", "/v1/workspaces/{ref}/extend", extend_workspace, API_PERM_WORKSPACE_WRITE},
+        {"GET", "/v1/templates", api_list_templates, API_PERM_CATALOG_READ},
+        {"POST", "/v1/templates", api_push_template, API_PERM_CATALOG_WRITE},
+        {"GET", "/v1/templates/{name}", api_get_template, API_PERM_CATALOG_READ},
+        {"DELETE", "/v1/templates/{name}", api_delete_template, API_PERM_CATALOG_WRITE},
+        {"GET", "/v1/templates/{name}/diff", api_diff_template, API_PERM_CATALOG_READ},
+        {"GET", "/v1/gpus", list_gpus, API_PERM_CATALOG_READ},
+        {"POST", "/v1/gpus/refresh", refresh_gpus, API_PERM_HOST_WRITE},
+        {"POST", "/v1/gpus/{address}/clear", clear_gpu, API_PERM_HOST_WRITE},
 };
 const size_t api_routes_count = HD_ARRAY_SIZE(api_routes);

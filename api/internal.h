@@ -13,6 +13,50 @@
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
 #define API_MAX_PARAMS 2
+#define API_MAX_GROUPS 32
+#define API_NAME_MAX 64
+
+/* ---- identity and permissions (docs/identity.md) ---------------------------- */
+
+/* Roles, as bits: a caller may hold several. */
+enum {
+        API_ROLE_ADMIN = 1u << 0,          /* everything */
+        API_ROLE_TEMPLATE_ADMIN = 1u << 1, /* images and templates */
+        API_ROLE_USER_ADMIN = 1u << 2,     /* users, groups, others' tokens; never makes an admin */
+        API_ROLE_AUDITOR = 1u << 3,        /* reads everything, the audit log included; writes nothing */
+        API_ROLE_MEMBER = 1u << 4,         /* own workspaces only */
+};
+
+/* What a route needs. Every route names one; API_PERM_NONE (a route that
+ * forgot) is refused to everybody: default deny. */
+typedef enum api_perm {
+        API_PERM_NONE = 0,
+        API_PERM_PUBLIC,          /* no credentials needed (health) */
+        API_PERM_SIGNED_IN,       /* any authenticated caller; the handler scopes to the caller */
+        API_PERM_WORKSPACE_READ,  /* own workspaces; auditor and admin: all (others' are 404, not 403) */
+        API_PERM_WORKSPACE_WRITE, /* own workspaces; admin: all */
+        API_PERM_CATALOG_READ,    /* images, templates, GPUs */
+        API_PERM_CATALOG_WRITE,   /* images, templates: template-admin, admin */
+        API_PERM_HOST_WRITE,      /* GPU refresh and clear, host settings: admin */
+        API_PERM_USER_READ,       /* users and their tokens: user-admin, auditor, admin */
+        API_PERM_USER_WRITE,      /* users and others' tokens: user-admin, admin */
+        API_PERM_AUDIT_READ,      /* the audit log: auditor, admin */
+        API_PERM__COUNT
+} api_perm;
+
+/* Who is asking, once authenticated. */
+typedef struct api_caller {
+        bool authenticated;
+        char user[API_NAME_MAX];        /* the principal; owner of what it creates */
+        char groups[API_MAX_GROUPS][API_NAME_MAX];
+        size_t n_groups;
+        unsigned roles;                 /* API_ROLE_* bits */
+        const char *method;             /* "unix" (peer credentials), "token" or "oidc" */
+        char credential[128];           /* token name or OIDC subject (for the audit log) */
+        bool scope_read_only;           /* token scope: GET only */
+        char scope_workspace[API_NAME_MAX]; /* token scope: this workspace (id or name) only; "" none */
+        char on_behalf_of[API_NAME_MAX];    /* an admin acting for this user ("" none) */
+} api_caller;
 
 /* One HTTP request from its first byte to its response. */
 typedef struct api_request {
@@ -21,8 +65,12 @@ typedef struct api_request {
         hd_buf body;
         bool body_too_large;
         size_t max_body;
-        uid_t peer_uid;            /* from SO_PEERCRED on the unix socket */
-        char peer_user[64];        /* the caller's user name: the workspace owner */
+        bool on_unix_socket;       /* else TCP (TLS) */
+        uid_t peer_uid;            /* from SO_PEERCRED on the unix socket; -1 on TCP */
+        char source[64];           /* "unix:uid=1000" or "192.0.2.7:51234" */
+        char user_agent[128];
+        char request_id[33];       /* 32 hex digits, also sent back as X-Request-Id */
+        api_caller caller;
         const char *params[API_MAX_PARAMS]; /* {name} segments of the matched route */
         void *conn;                /* struct MHD_Connection * */
         api_server *server;
@@ -37,6 +85,7 @@ typedef struct api_route {
         const char *method;
         const char *pattern;       /* "/v1/workspaces/{ref}/start" */
         api_handler handler;
+        api_perm perm;
 } api_route;
 
 extern const api_route api_routes[];
@@ -46,6 +95,30 @@ extern const size_t api_routes_count;
  * 404 (no such path) / 405 (path exists, not with this method). */
 int api_route_match(const char *method, const char *path, const api_route **route,
                     const char *params[API_MAX_PARAMS], char storage[], size_t storage_len);
+
+/* auth.c: establish req->caller: peer credentials on the unix socket, or
+ * the bearer token of the Authorization header (API token or OIDC). 0, or
+ * -1 with HD_E_UNAUTHENTICATED (401) and why. */
+int api_authenticate(api_request *req, hd_error *err);
+/* auth-token.c: an hostd API token ("hdt_..."); auth-oidc.c: an OIDC JWT. */
+int api_auth_token(api_request *req, const char *token, hd_error *err);
+int api_auth_oidc(api_request *req, const char *token, hd_error *err);
+/* The value of a request header, or NULL. */
+const char *api_header(const api_request *req, const char *name);
+
+/* authz.c: may the caller use a route that needs perm? 0, or -1 with
+ * HD_E_FORBIDDEN (403). */
+int api_authorize(const api_request *req, api_perm perm, hd_error *err);
+/* Whether the caller may see (write false) or act on (write true) a
+ * workspace of owner; callers that may not get 404 for it, as for one that
+ * does not exist. */
+bool api_caller_sees(const api_request *req, const char *owner, const char *ws_id, const char *ws_name,
+                     bool write);
+/* The user a request acts for: on_behalf_of when an admin set it, else the caller. */
+const char *api_effective_user(const api_request *req);
+/* Role names: "admin", "template-admin", "user-admin", "auditor", "member". */
+const char *api_role_name(unsigned role_bit);
+unsigned api_role_parse(const char *name); /* 0: unknown */
 
 /* ---- strict request bodies ---------------------------------------------- */
 typedef enum { F_STRING, F_INT, F_BOOL, F_STRING_ARRAY } api_field_type;

@@ -5,11 +5,12 @@
 #include <errno.h>
 #include <grp.h>
 #include <microhttpd.h>
-#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -76,29 +77,27 @@ static int listen_unix(const api_config *cfg, hd_error *err)
         return steal_fd(&fd);
 }
 
-static void identify_peer(api_request *req, struct MHD_Connection *conn)
+/* Fill what the audit log and the logs say about the request's origin. */
+static void describe_request(api_request *req, struct MHD_Connection *conn)
 {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        struct ucred cred;
-        socklen_t len = sizeof(cred);
-        struct passwd pw, *res = NULL;
-        char pwbuf[1024];
+        const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
+        unsigned char id[16];
 
         req->peer_uid = (uid_t)-1;
-        snprintf(req->peer_user, sizeof(req->peer_user), "unknown");
-        if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-                return;
-        req->peer_uid = cred.uid;
-        if (getpwuid_r(cred.uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
-                snprintf(req->peer_user, sizeof(req->peer_user), "%s", res->pw_name);
-        else
-                snprintf(req->peer_user, sizeof(req->peer_user), "uid%u", (unsigned)cred.uid);
+        req->on_unix_socket = true;
+        snprintf(req->source, sizeof(req->source), "unix");
+        snprintf(req->user_agent, sizeof(req->user_agent), "%s", ua ? ua : "");
+        if (getrandom(id, sizeof(id), 0) != sizeof(id))
+                memset(id, 0, sizeof(id));
+        for (size_t i = 0; i < sizeof(id); i++)
+                snprintf(req->request_id + 2 * i, 3, "%02x", id[i]);
 }
 
 static void dispatch(api_request *req)
 {
         const api_route *route = NULL;
         char storage[512];
+        hd_error err = {0};
         int r;
 
         if (strlen(req->path) > 400) {
@@ -113,6 +112,14 @@ static void dispatch(api_request *req)
         if (r == 405) {
                 api_reply_json(req, 405, json_pack("{s:{s:s,s:s+}}", "error", "code", "method_not_allowed",
                                                    "message", req->method, " is not allowed on this path"));
+                return;
+        }
+        if (route->perm != API_PERM_PUBLIC && api_authenticate(req, &err) < 0) {
+                api_reply_error(req, &err);
+                return;
+        }
+        if (api_authorize(req, route->perm, &err) < 0) {
+                api_reply_error(req, &err);
                 return;
         }
         route->handler(req);
@@ -135,6 +142,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, api_request *req)
                                                                                  : MHD_RESPMEM_PERSISTENT);
         if (text)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+        if (req->status == 401)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"hostd\"");
         ret = MHD_queue_response(conn, req->status ? req->status : 500, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -156,7 +166,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 req->conn = conn;
                 req->server = srv;
                 req->max_body = srv->cfg.max_body;
-                identify_peer(req, conn);
+                describe_request(req, conn);
                 *con_cls = req;
                 /* Refuse an announced oversized body before reading any of it. */
                 if (clen && strtoull(clen, NULL, 10) > srv->cfg.max_body) {

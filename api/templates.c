@@ -41,7 +41,7 @@ void api_push_template(api_request *req)
                 return;
         }
         if (orch_template_push(api_service(req), req->body.data ? req->body.data : "", req->body.len,
-                               req->peer_user, &v, &created, &errs, &err) < 0) {
+                               req->caller.user, &v, &created, &errs, &err) < 0) {
                 if (errs.n)
                         reply_template_errors(req, &err, &errs);
                 else

@@ -8,6 +8,8 @@
 static const char *const code_names[HD_E__COUNT] = {
         [HD_OK] = "ok",
         [HD_E_INVALID] = "invalid",
+        [HD_E_UNAUTHENTICATED] = "unauthenticated",
+        [HD_E_FORBIDDEN] = "forbidden",
         [HD_E_NOT_FOUND] = "not_found",
         [HD_E_CONFLICT] = "conflict",
         [HD_E_TOO_LARGE] = "too_large",

@@ -11,6 +11,8 @@
 typedef enum hd_errcode {
         HD_OK = 0,
         HD_E_INVALID,        /* bad input from a user: 400 */
+        HD_E_UNAUTHENTICATED, /* no or bad credentials: 401 */
+        HD_E_FORBIDDEN,      /* authenticated, but the role does not allow it: 403 */
         HD_E_NOT_FOUND,      /* unknown object: 404 */
         HD_E_CONFLICT,       /* name taken, wrong state, still in use: 409 */
         HD_E_TOO_LARGE,      /* request body or value over a limit: 413 */

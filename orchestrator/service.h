@@ -64,7 +64,9 @@ typedef struct orch_create_req {
         const char *name;          /* also the guest hostname */
         const char *image;         /* NULL with a template: the template's */
         const char *template_name; /* NULL: none; else its current version is used */
-        const char *owner;         /* who asks: the API caller */
+        const char *owner;         /* who asks: the API caller (or the user an admin acts for) */
+        const char *const *owner_groups; /* the owner's groups (quotas, template groups) */
+        size_t n_owner_groups;
         const char *user;          /* guest user; NULL = owner */
         const char *const *ssh_keys;
         size_t n_ssh_keys;

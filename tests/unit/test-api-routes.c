@@ -79,6 +79,10 @@ int main(void)
                 char *what = hd_asprintf("served %s %s is documented", api_routes[k].method, api_routes[k].pattern);
                 CHECK(documented, what);
                 free(what);
+                what = hd_asprintf("%s %s names the permission it needs (default deny)", api_routes[k].method,
+                                   api_routes[k].pattern);
+                CHECK(api_routes[k].perm != API_PERM_NONE && api_routes[k].perm < API_PERM__COUNT, what);
+                free(what);
         }
         CHECK(api_route_match("POST", "/v1/workspaces/box/stop", &route, params, storage, sizeof(storage)) == 0 &&
                       strcmp(params[0], "box") == 0,
@@ -91,7 +95,8 @@ int main(void)
               "extra segments match nothing");
         CHECK(api_status_for(HD_E_UNUSABLE_IMAGE) == 422 && api_status_for(HD_E_NO_RESOURCES) == 503 &&
                       api_status_for(HD_E_CONFLICT) == 409 && api_status_for(HD_E_TOO_LARGE) == 413 &&
-                      api_status_for(HD_E_LIBVIRT) == 500,
+                      api_status_for(HD_E_LIBVIRT) == 500 && api_status_for(HD_E_UNAUTHENTICATED) == 401 &&
+                      api_status_for(HD_E_FORBIDDEN) == 403,
               "error codes map to the documented statuses");
         return tl_done();
 }
