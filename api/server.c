@@ -1,6 +1,7 @@
 /* server.c — the libmicrohttpd server on hostd's unix socket: accept,
  * collect the body within its limit, identify the caller, dispatch. */
 #include "api/internal.h"
+#include "api/oidc.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -20,11 +21,17 @@ struct api_server {
         api_config cfg;
         char *socket_path;
         int listen_fd;
+        api_oidc *oidc;            /* NULL: OIDC is off */
 };
 
 orch_service *api_service(const api_request *req)
 {
         return req->server->svc;
+}
+
+api_oidc *api_server_oidc(const api_request *req)
+{
+        return req->server->oidc;
 }
 
 const char *api_version(const api_request *req)
@@ -209,12 +216,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error *err)
 {
         api_server *srv = hd_malloc0(sizeof(*srv));
-        int fd = listen_unix(cfg, err);
+        api_oidc *oidc = NULL;
+        int fd;
 
-        if (fd < 0) {
+        if (cfg->oidc.issuer && !(oidc = api_oidc_new(&cfg->oidc, err))) {
                 free(srv);
                 return NULL;
         }
+        fd = listen_unix(cfg, err);
+        if (fd < 0) {
+                api_oidc_free(oidc);
+                free(srv);
+                return NULL;
+        }
+        srv->oidc = oidc;
         srv->svc = svc;
         srv->cfg = *cfg;
         srv->socket_path = hd_strdup(cfg->socket_path);
@@ -231,6 +246,7 @@ api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error 
         if (!srv->mhd) {
                 unlink(srv->socket_path);
                 close(fd);
+                api_oidc_free(srv->oidc);
                 free(srv->socket_path);
                 free(srv);
                 hd_error_set(err, HD_E_IO, "cannot start the HTTP server on %s", cfg->socket_path);
@@ -246,6 +262,7 @@ void api_server_stop(api_server *srv)
         MHD_stop_daemon(srv->mhd);
         close(srv->listen_fd);
         unlink(srv->socket_path);
+        api_oidc_free(srv->oidc);
         free(srv->socket_path);
         free(srv);
 }
