@@ -66,6 +66,18 @@ static const key_def keys[] = {
         {"gpu_rom_bar", T_ENUM, OFF(gpu_rom_bar), 0, 0, on_off, "off hides passed-through cards' option ROM"},
         {"templates_dir", T_PATH, OFF(templates_dir), 0, 0, NULL, "template files pushed at start (missing: none)"},
         {"hugepages_min_memory", T_SIZE, OFF(hugepages_min_memory), 0, 1ull << 42, NULL, "hugepage backing from this memory up (0 never)"},
+        {"oidc_issuer", T_STRING, OFF(oidc_issuer), 0, 0, NULL, "OIDC: the IdP's issuer (iss); unset: OIDC off"},
+        {"oidc_audience", T_STRING, OFF(oidc_audience), 0, 0, NULL, "OIDC: the client id tokens must name in aud"},
+        {"oidc_jwks_file", T_PATH, OFF(oidc_jwks_file), 0, 0, NULL, "OIDC: the IdP's signing keys (JWKS) from a file"},
+        {"oidc_jwks_url", T_STRING, OFF(oidc_jwks_url), 0, 0, NULL, "OIDC: ... or from this https:// URL"},
+        {"oidc_ca_file", T_PATH, OFF(oidc_ca_file), 0, 0, NULL, "OIDC: CA bundle for oidc_jwks_url (unset: the system's)"},
+        {"oidc_clock_skew", T_DURATION, OFF(oidc_clock_skew), 0, 600, NULL, "OIDC: leeway on exp, nbf and iat"},
+        {"oidc_jwks_refresh_min", T_DURATION, OFF(oidc_jwks_refresh_min), 1, 86400, NULL, "OIDC: least time between key reloads for unknown kids"},
+        {"oidc_jwks_max_age", T_DURATION, OFF(oidc_jwks_max_age), 60, 604800, NULL, "OIDC: keys are reloaded once this old"},
+        {"oidc_user_claim", T_STRING, OFF(oidc_user_claim), 0, 0, NULL, "OIDC: the claim holding the user name"},
+        {"oidc_groups_claim", T_STRING, OFF(oidc_groups_claim), 0, 0, NULL, "OIDC: the claim holding the groups"},
+        {"oidc_role_map", T_STRING, OFF(oidc_role_map), 0, 0, NULL, "OIDC: group=role, ... (others: member)"},
+        {"oidc_email_domains", T_STRING, OFF(oidc_email_domains), 0, 0, NULL, "OIDC: allowed email domains, comma-separated"},
 };
 
 static char **str_field(hostd_config *cfg, const key_def *k)
@@ -107,6 +119,11 @@ void hostd_config_defaults(hostd_config *cfg)
                 .hugepages_min_memory = 0,
                 .gpu_rom_bar = hd_strdup("on"),
                 .templates_dir = hd_strdup("/etc/hostd/templates"),
+                .oidc_clock_skew = 60,
+                .oidc_jwks_refresh_min = 60,
+                .oidc_jwks_max_age = 3600,
+                .oidc_user_claim = hd_strdup("preferred_username"),
+                .oidc_groups_claim = hd_strdup("groups"),
         };
 }
 
@@ -303,8 +320,31 @@ int hostd_config_load(hostd_config *cfg, const char *path, hd_error *err)
         return 0;
 }
 
+void hostd_config_oidc(const hostd_config *cfg, api_oidc_config *out)
+{
+        /* The claim names have defaults: they alone do not turn OIDC on. */
+        bool on = cfg->oidc_issuer != NULL;
+
+        *out = (api_oidc_config){
+                .issuer = cfg->oidc_issuer,
+                .audience = cfg->oidc_audience,
+                .jwks_file = cfg->oidc_jwks_file,
+                .jwks_url = cfg->oidc_jwks_url,
+                .ca_file = cfg->oidc_ca_file,
+                .clock_skew = cfg->oidc_clock_skew,
+                .jwks_refresh_min = cfg->oidc_jwks_refresh_min,
+                .jwks_max_age = cfg->oidc_jwks_max_age,
+                .user_claim = on ? cfg->oidc_user_claim : NULL,
+                .groups_claim = on ? cfg->oidc_groups_claim : NULL,
+                .role_map = cfg->oidc_role_map,
+                .email_domains = cfg->oidc_email_domains,
+        };
+}
+
 int hostd_config_check(const hostd_config *cfg, hd_error *err)
 {
+        api_oidc_config oidc;
+
         if (cfg->network && cfg->bridge)
                 return hd_error_set(err, HD_E_INVALID,
                                     "set either 'network' or 'bridge' for workspace NICs, not both");
@@ -317,7 +357,8 @@ int hostd_config_check(const hostd_config *cfg, hd_error *err)
                 return hd_error_set(err, HD_E_INVALID, "default_memory is above max_memory");
         if (cfg->default_disk > cfg->max_disk)
                 return hd_error_set(err, HD_E_INVALID, "default_disk is above max_disk");
-        return 0;
+        hostd_config_oidc(cfg, &oidc);
+        return api_oidc_config_check(&oidc, err);
 }
 
 char *hostd_config_dump(const hostd_config *cfg)

@@ -5,6 +5,7 @@
  * values are errors reported as "file:line: message". */
 #pragma once
 
+#include "api/api.h"
 #include "common/error.h"
 
 #include <stdint.h>
@@ -42,6 +43,12 @@ typedef struct hostd_config {
         uint64_t hugepages_min_memory;       /* guests with at least this memory use hugepages; 0 never */
         char *gpu_rom_bar;                   /* "on" (default) or "off": hide the cards' option ROM BAR */
         char *templates_dir;                 /* *.json templates pushed at start */
+        /* OIDC bearer tokens (docs/oidc.md); off unless oidc_issuer is set. */
+        char *oidc_issuer, *oidc_audience;
+        char *oidc_jwks_file, *oidc_jwks_url, *oidc_ca_file;
+        unsigned oidc_clock_skew, oidc_jwks_refresh_min, oidc_jwks_max_age; /* seconds */
+        char *oidc_user_claim, *oidc_groups_claim;
+        char *oidc_role_map, *oidc_email_domains;
 } hostd_config;
 
 /* Fill *cfg with the built-in defaults (always succeeds). */
@@ -53,6 +60,9 @@ int hostd_config_load(hostd_config *cfg, const char *path, hd_error *err);
 
 /* Checks that span keys (network xor bridge, defaults within maxima). */
 int hostd_config_check(const hostd_config *cfg, hd_error *err);
+
+/* The oidc_* keys as the API server takes them (pointers into cfg). */
+void hostd_config_oidc(const hostd_config *cfg, api_oidc_config *out);
 
 /* The effective configuration as `key = value` lines (what `hostd -n` prints). */
 char *hostd_config_dump(const hostd_config *cfg);

@@ -132,6 +132,7 @@ int hostd_run(const hostd_config *cfg)
                 .version = HOSTD_VERSION,
         };
 
+        hostd_config_oidc(cfg, &acfg.oidc);
         block_signals(&set);
         params_from_config(cfg, &params);
         svc = orch_service_open(&params, &err);
@@ -167,6 +168,9 @@ int hostd_run(const hostd_config *cfg)
                 return 1;
         }
         log_notice("listening on %s", cfg->socket_path);
+        if (cfg->oidc_issuer)
+                log_info("OIDC: tokens of %s for %s, keys from %s", cfg->oidc_issuer, cfg->oidc_audience,
+                         cfg->oidc_jwks_url ? cfg->oidc_jwks_url : cfg->oidc_jwks_file);
         hostd_notify("READY=1");
 
         sig = wait_for_stop(&set);
