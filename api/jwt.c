@@ -79,6 +79,16 @@ static json_t *decode_object(const char *part, size_t len, size_t max, const cha
         return obj;
 }
 
+bool api_printable(const char *s, size_t max, bool spaces)
+{
+        size_t n = 0;
+
+        for (; s[n]; n++)
+                if (n >= max || s[n] < (spaces ? 0x20 : 0x21) || s[n] > 0x7e)
+                        return false;
+        return n > 0;
+}
+
 const char *api_jwt_alg_name(api_jwt_alg alg)
 {
         return alg == API_JWT_RS256 ? "RS256" : alg == API_JWT_ES256 ? "ES256" : "?";
@@ -114,8 +124,9 @@ static int check_header(api_jwt *jwt, hd_error *err)
         if (json_object_get(jwt->header, "crit"))
                 return hd_error_set(err, HD_E_UNAUTHENTICATED, "the token's header has crit extensions, which "
                                                                "hostd does not understand");
-        if (!json_is_string(kid) || !*json_string_value(kid) || strlen(json_string_value(kid)) >= sizeof(jwt->kid))
-                return hd_error_set(err, HD_E_UNAUTHENTICATED, "the token's header has no usable kid (key id)");
+        if (!json_is_string(kid) || !api_printable(json_string_value(kid), sizeof(jwt->kid) - 1, false))
+                return hd_error_set(err, HD_E_UNAUTHENTICATED, "the token's header has no usable kid (key id: 1 to "
+                                                               "127 printable characters)");
         snprintf(jwt->kid, sizeof(jwt->kid), "%s", json_string_value(kid));
         return 0;
 }

@@ -41,17 +41,6 @@ static char *trim(char *s)
         return s;
 }
 
-/* Printable ASCII, no longer than max: what hostd stores or echoes. */
-static bool printable(const char *s, size_t max)
-{
-        size_t n = 0;
-
-        for (; s[n]; n++)
-                if (n >= max || s[n] < 0x20 || s[n] > 0x7e)
-                        return false;
-        return n > 0;
-}
-
 /* A group name as a token carries it; Keycloak's full path "/a/b" loses its
  * leading slash. */
 static const char *group_name(const char *g)
@@ -72,7 +61,7 @@ static int parse_role_map(api_oidc_policy *pol, const char *map, hd_error *err)
                 *eq = '\0';
                 group = trim(item);
                 role = trim(eq + 1);
-                if (!printable(group, API_NAME_MAX - 1))
+                if (!api_printable(group, API_NAME_MAX - 1, true))
                         return hd_error_set(err, HD_E_INVALID, "oidc_role_map: a group name is empty or too long");
                 if (pol->n_rules == MAX_RULES)
                         return hd_error_set(err, HD_E_INVALID, "oidc_role_map: more than %d entries", MAX_RULES);
@@ -117,7 +106,7 @@ static int parse_domains(api_oidc_policy *pol, const char *list, hd_error *err)
 
 static int claim_name_check(const char *key, const char *name, hd_error *err)
 {
-        if (!printable(name, 128) || strchr(name, ' '))
+        if (!api_printable(name, 128, false))
                 return hd_error_set(err, HD_E_INVALID, "%s must be a claim name (a path like realm_access.roles "
                                                        "also works)", key);
         return 0;
@@ -236,8 +225,7 @@ static int check_user(json_t *claims, const api_oidc_policy *pol, api_oidc_ident
         json_t *sub = json_object_get(claims, "sub"), *user = claim(claims, pol->user_claim);
         const char *u = json_string_value(user);
 
-        if (!json_is_string(sub) || !printable(json_string_value(sub), API_OIDC_SUB_MAX) ||
-            strchr(json_string_value(sub), ' '))
+        if (!json_is_string(sub) || !api_printable(json_string_value(sub), API_OIDC_SUB_MAX, false))
                 return hd_error_set(err, HD_E_UNAUTHENTICATED, "the token's sub is missing or not %d printable "
                                                                "characters at most", API_OIDC_SUB_MAX);
         if (!u)
@@ -246,7 +234,7 @@ static int check_user(json_t *claims, const api_oidc_policy *pol, api_oidc_ident
         if (!user_name_ok(u))
                 return hd_error_set(err, HD_E_UNAUTHENTICATED, "the token's %s '%s' is not a user name (a-z, 0-9, "
                                                                ". _ - @, at most 63, starting with a letter or digit)",
-                                    pol->user_claim, printable(u, 64) ? u : "(unprintable)");
+                                    pol->user_claim, api_printable(u, 64, true) ? u : "(unprintable)");
         if (strcmp(u, "root") == 0)
                 return hd_error_set(err, HD_E_UNAUTHENTICATED, "the user name root is the host's own: refused "
                                                                "from a token");
@@ -271,7 +259,7 @@ static int check_groups(json_t *claims, const api_oidc_policy *pol, api_oidc_ide
                 json_incref(groups);
         json_array_foreach(groups, i, g) {
                 const char *name = json_is_string(g) ? group_name(json_string_value(g)) : "";
-                if (!printable(name, API_NAME_MAX - 1))
+                if (!api_printable(name, API_NAME_MAX - 1, true))
                         continue;
                 for (size_t r = 0; r < pol->n_rules; r++)
                         if (strcmp(pol->rules[r].group, name) == 0)
@@ -292,7 +280,7 @@ static int check_email(json_t *claims, const api_oidc_policy *pol, api_oidc_iden
         const char *email = json_string_value(json_object_get(claims, "email")), *at;
         json_t *verified = json_object_get(claims, "email_verified");
 
-        if (email && printable(email, sizeof(id->email) - 1))
+        if (email && api_printable(email, sizeof(id->email) - 1, false))
                 snprintf(id->email, sizeof(id->email), "%s", email);
         if (!pol->n_domains)
                 return 0;

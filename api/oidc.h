@@ -38,6 +38,9 @@ void api_jwt_clear(api_jwt *jwt);
 /* Canonical base64url without padding; caller frees *out (NUL-terminated). */
 int api_base64url_decode(const char *in, size_t len, unsigned char **out, size_t *out_len);
 const char *api_jwt_alg_name(api_jwt_alg alg);
+/* 1 to max printable ASCII characters (spaces allowed or not): what hostd
+ * keeps from a token or echoes in a message. */
+bool api_printable(const char *s, size_t max, bool spaces);
 
 /* ---- jwks.c: signing keys ---------------------------------------------- */
 typedef struct api_jwks api_jwks;

@@ -226,6 +226,7 @@ static void test_malformed(const api_jwks *ks, const api_oidc_policy *pol)
         _cleanup_free_ char *four = hd_asprintf("%s.e30", good), *padded = NULL, *dup = NULL, *big = NULL;
         _cleanup_free_ char *dup_claims = hd_asprintf("{\"iss\":\"%s\",%s", ISSUER, c + 1);
         _cleanup_free_ char *nokid = tj_token(rsa, "{\"alg\":\"RS256\"}", c);
+        _cleanup_free_ char *badkid = tj_token(rsa, "{\"alg\":\"RS256\",\"kid\":\"a\\nb\"}", c);
         _cleanup_free_ char *crit = tj_token(rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\",\"crit\":[\"exp\"]}", c);
         _cleanup_free_ char *hdr_b64 = tj_b64url_str("{\"alg\":\"RS256\",\"kid\":\"r1\"}");
         unsigned char *raw = NULL;
@@ -238,6 +239,7 @@ static void test_malformed(const api_jwks *ks, const api_oidc_policy *pol)
         dup = tj_token_kid(rsa, "r1", dup_claims);
         refused(ks, pol, dup, "not a JSON object", "a payload with a duplicate claim is refused");
         refused(ks, pol, nokid, "no usable kid", "a token without a kid is refused");
+        refused(ks, pol, badkid, "no usable kid", "a kid with control characters is refused (never echoed)");
         refused(ks, pol, crit, "crit", "a token with crit extensions is refused");
         big = hd_malloc0(API_JWT_MAX + 10);
         memset(big, 'A', API_JWT_MAX + 5);
