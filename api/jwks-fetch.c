@@ -267,6 +267,8 @@ static int parse_response(hd_buf *resp, char **body, size_t *len, hd_error *err)
         unsigned status = 0;
         size_t blen;
 
+        if (resp->len == 0)
+                return hd_error_set(err, HD_E_IO, "the server closed the connection without an answer");
         if (!end || sscanf(resp->data, "HTTP/1.%*1[01] %3u", &status) != 1)
                 return hd_error_set(err, HD_E_IO, "the answer is not HTTP");
         end[2] = '\0';
