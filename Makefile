@@ -29,7 +29,7 @@ LDFLAGS ?=
 DEVELOPER ?= 0
 SANITIZE ?=
 
-PKGS := libvirt libxml-2.0 libguestfs sqlite3 libmicrohttpd jansson libcrypto
+PKGS := libvirt libxml-2.0 libguestfs sqlite3 libmicrohttpd jansson libcrypto libssl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl jansson 2>/dev/null)

@@ -29,18 +29,6 @@ struct api_oidc_policy {
         size_t n_domains;
 };
 
-static char *trim(char *s)
-{
-        char *e;
-
-        while (isspace((unsigned char)*s))
-                s++;
-        e = s + strlen(s);
-        while (e > s && isspace((unsigned char)e[-1]))
-                *--e = '\0';
-        return s;
-}
-
 /* A group name as a token carries it; Keycloak's full path "/a/b" loses its
  * leading slash. */
 static const char *group_name(const char *g)
@@ -57,10 +45,10 @@ static int parse_role_map(api_oidc_policy *pol, const char *map, hd_error *err)
         for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
                 char *eq = strchr(item, '='), *group, *role;
                 if (!eq)
-                        return hd_error_set(err, HD_E_INVALID, "oidc_role_map: '%s' is not group=role", trim(item));
+                        return hd_error_set(err, HD_E_INVALID, "oidc_role_map: '%s' is not group=role", hd_strtrim(item));
                 *eq = '\0';
-                group = trim(item);
-                role = trim(eq + 1);
+                group = hd_strtrim(item);
+                role = hd_strtrim(eq + 1);
                 if (!api_printable(group, API_NAME_MAX - 1, true))
                         return hd_error_set(err, HD_E_INVALID, "oidc_role_map: a group name is empty or too long");
                 if (pol->n_rules == MAX_RULES)
@@ -89,7 +77,7 @@ static int parse_domains(api_oidc_policy *pol, const char *list, hd_error *err)
         char *save = NULL;
 
         for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-                char *d = trim(item);
+                char *d = hd_strtrim(item);
                 for (char *c = d; *c; c++)
                         *c = (char)tolower((unsigned char)*c);
                 if (!dns_name(d))

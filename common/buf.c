@@ -1,6 +1,7 @@
 /* buf.c — string buffer and allocation wrappers that never return NULL. */
 #include "common/buf.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,4 +117,16 @@ void hd_buf_free(hd_buf *b)
         free(b->data);
         b->data = NULL;
         b->len = b->cap = 0;
+}
+
+char *hd_strtrim(char *s)
+{
+        char *e;
+
+        while (isspace((unsigned char)*s))
+                s++;
+        e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+                *--e = '\0';
+        return s;
 }

@@ -30,4 +30,6 @@ static inline void hd_buf_freep(hd_buf *b)
 /* Allocation wrappers that abort on out-of-memory. */
 void *hd_malloc0(size_t n);
 char *hd_strdup(const char *s);
+/* Cut leading and trailing white space in place; returns the first kept character. */
+char *hd_strtrim(char *s);
 char *hd_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

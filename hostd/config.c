@@ -262,18 +262,6 @@ static size_t key_index(const char *name)
         return i;
 }
 
-static char *trim(char *s)
-{
-        char *e;
-
-        while (isspace((unsigned char)*s))
-                s++;
-        e = s + strlen(s);
-        while (e > s && isspace((unsigned char)e[-1]))
-                *--e = '\0';
-        return s;
-}
-
 int hostd_config_load(hostd_config *cfg, const char *path, hd_error *err)
 {
         _cleanup_free_ char *data = NULL;
@@ -290,15 +278,15 @@ int hostd_config_load(hostd_config *cfg, const char *path, hd_error *err)
                 if (next)
                         *next++ = '\0';
                 line++;
-                key = trim(raw);
+                key = hd_strtrim(raw);
                 if (!*key || *key == '#')
                         continue;
                 eq = strchr(key, '=');
                 if (!eq)
                         return bad(err, path, line, "expected 'key = value', got '%s'", key);
                 *eq = '\0';
-                val = trim(eq + 1);
-                key = trim(key);
+                val = hd_strtrim(eq + 1);
+                key = hd_strtrim(key);
                 k = &keys[key_index(key)];
                 if (strcmp(k->name, key) != 0)
                         return bad(err, path, line, "unknown key '%s'", key);
