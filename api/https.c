@@ -23,6 +23,7 @@
 
 typedef struct instance {
         struct MHD_Daemon *mhd;
+        int quiesced_fd;          /* its copy of the socket, once quiesced (ours to close then) */
         api_tls_pem pem;          /* must outlive mhd */
         uint64_t retire_by;
         struct instance *next;
@@ -141,6 +142,8 @@ static void instance_free(instance *in)
                 return;
         if (in->mhd)
                 MHD_stop_daemon(in->mhd);
+        if (in->quiesced_fd >= 0)
+                close(in->quiesced_fd);
         api_tls_pem_clear(&in->pem);
         free(in);
 }
@@ -149,6 +152,7 @@ static instance *instance_start(api_https *h, api_tls_info *info, hd_error *err)
 {
         instance *in = hd_malloc0(sizeof(*in));
 
+        in->quiesced_fd = -1;
         if (api_tls_load(h->cfg->tls_cert, h->cfg->tls_key, &in->pem, info, err) < 0) {
                 free(in);
                 return NULL;
@@ -264,9 +268,9 @@ int api_https_reload(api_https *h, api_tls_info *info, hd_error *err)
         old = h->current;
         h->current = fresh;
         h->info = fresh_info;
-        /* Both accept for a moment; then only the new one does. The socket
-         * stays open: a quiesced daemon does not close it. */
-        MHD_quiesce_daemon(old->mhd);
+        /* Both accept for a moment; then only the new one does. A quiesced
+         * daemon leaves its copy of the socket to us. */
+        old->quiesced_fd = MHD_quiesce_daemon(old->mhd);
         old->retire_by = api_now_ms() + RETIRE_GRACE_MS;
         old->next = h->retiring;
         h->retiring = old;
@@ -284,8 +288,8 @@ void api_https_stop(api_https *h)
         pthread_cond_signal(&h->wake);
         pthread_mutex_unlock(&h->lock);
         pthread_join(h->reaper, NULL);
-        /* The daemon that is not quiesced closes the listening socket itself. */
         instance_free(h->current);
+        close(h->fd);
         pthread_cond_destroy(&h->wake);
         pthread_mutex_destroy(&h->lock);
         free(h);

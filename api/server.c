@@ -6,6 +6,7 @@
 #include "api/limits.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ struct api_server {
         orch_service *svc;
         api_config cfg;
         char *socket_path;
+        int listen_fd;            /* the unix socket (libmicrohttpd has its own copy) */
 };
 
 orch_service *api_service(const api_request *req)
@@ -286,14 +288,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         }
 }
 
+/* libmicrohttpd closes the listening socket it is given when it stops, and
+ * also when it fails to start: it gets a copy, so that a failed start (a
+ * certificate GnuTLS refuses on reload) cannot close the socket in use. */
 struct MHD_Daemon *api_server_mhd(api_server *srv, int fd, unsigned flags, const struct MHD_OptionItem *extra)
 {
         static const struct MHD_OptionItem none[] = {{MHD_OPTION_END, 0, NULL}};
         const api_config *cfg = &srv->cfg;
+        int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 
+        if (copy < 0)
+                return NULL;
         return MHD_start_daemon(
                 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | flags, 0, NULL, NULL, on_request, srv,
-                MHD_OPTION_LISTEN_SOCKET, fd,
+                MHD_OPTION_LISTEN_SOCKET, copy,
                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : 4),
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
@@ -306,6 +314,8 @@ struct MHD_Daemon *api_server_mhd(api_server *srv, int fd, unsigned flags, const
 
 static void server_free(api_server *srv)
 {
+        if (srv->listen_fd >= 0)
+                close(srv->listen_fd);
         api_deadlines_free(srv->deadlines);
         api_ratelimit_free(srv->limiter);
         free(srv->socket_path);
@@ -315,10 +325,10 @@ static void server_free(api_server *srv)
 api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error *err)
 {
         api_server *srv = hd_malloc0(sizeof(*srv));
-        int fd;
 
         srv->svc = svc;
         srv->cfg = *cfg;
+        srv->listen_fd = -1;
         srv->deadlines = api_deadlines_new(cfg->header_timeout, cfg->request_timeout);
         if (cfg->auth_failures_per_minute)
                 srv->limiter = api_ratelimit_new(cfg->auth_failures_per_minute, RATELIMIT_SLOTS);
@@ -327,16 +337,15 @@ api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error 
                 hd_error_set(err, HD_E_INTERNAL, "cannot start the connection deadline thread");
                 return NULL;
         }
-        fd = listen_unix(cfg, err);
-        if (fd < 0) {
+        srv->listen_fd = listen_unix(cfg, err);
+        if (srv->listen_fd < 0) {
                 server_free(srv);
                 return NULL;
         }
         srv->socket_path = hd_strdup(cfg->socket_path);
-        srv->mhd = api_server_mhd(srv, fd, 0, NULL);
+        srv->mhd = api_server_mhd(srv, srv->listen_fd, 0, NULL);
         if (!srv->mhd) {
                 unlink(srv->socket_path);
-                close(fd);
                 server_free(srv);
                 hd_error_set(err, HD_E_IO, "cannot start the HTTP server on %s", cfg->socket_path);
                 return NULL;
@@ -363,7 +372,6 @@ bool api_server_tls_info(const api_server *srv, api_tls_info *info)
         return srv->https && api_https_info(srv->https, info);
 }
 
-/* libmicrohttpd closes the listening sockets it was given. */
 void api_server_stop(api_server *srv)
 {
         if (!srv)

@@ -258,6 +258,20 @@ try:
     time.sleep(0.5)
 
     # ---- slow connections (slowloris) -------------------------------------------------
+    def timed_requests(n):
+        """Latencies (ms) of n GET /v1/health, each on a new TLS connection, and how many got 200."""
+        latencies, answered, ctx = [], 0, tls_context()
+        for i in range(n):
+            start = time.perf_counter()
+            try:
+                answered += https_request(port, "GET", "/v1/health", ctx=ctx, timeout=30)[0] == 200
+            except OSError as e:
+                note(f"request {i}: {e}")
+            latencies.append((time.perf_counter() - start) * 1000)
+        return latencies, answered
+
+    quiet, _ = timed_requests(200)
+    note(f"baseline: p50 {percentile(quiet, 50):.1f} ms, p99 {percentile(quiet, 99):.1f} ms without stalled connections")
     stalled = []          # (socket, opened at)
     dripping = []
     opened = time.time()
@@ -285,17 +299,7 @@ try:
     dripper.start()
     note(f"{len(stalled)} stalled connections opened in {time.time() - opened:.2f}s")
 
-    latencies, answered = [], 0
-    ctx = tls_context()
-    t0 = time.time()
-    for i in range(200):
-        start = time.perf_counter()
-        try:
-            status, _, _ = https_request(port, "GET", "/v1/health", ctx=ctx, timeout=30)
-            answered += status == 200
-        except OSError as e:
-            note(f"request {i}: {e}")
-        latencies.append((time.perf_counter() - start) * 1000)
+    latencies, answered = timed_requests(200)
     during = time.time() - opened
     note(f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
          f"max {max(latencies):.1f} ms for 200 HTTPS requests (new connection each) with "
