@@ -24,8 +24,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from hostdtest import BUILD, Hostd, check, done, note  # noqa: E402
 
-HEADER_TIMEOUT = 5
-REQUEST_TIMEOUT = 10
+HEADER_TIMEOUT = 8
+REQUEST_TIMEOUT = 12
 PER_IP = 300
 AUTH_FAILURES = 5
 STALLED = 200
