@@ -77,6 +77,7 @@ typedef struct api_request {
         /* The response the handler chose. */
         unsigned status;
         json_t *response;          /* NULL for an empty body (204) */
+        unsigned retry_after;      /* seconds, sent as Retry-After when not 0 (429) */
 } api_request;
 
 typedef void (*api_handler)(api_request *req);

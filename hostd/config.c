@@ -1,6 +1,7 @@
 /* config.c — parse hostd.conf into a hostd_config, one table of keys. */
 #include "hostd/config.h"
 
+#include "api/api.h"
 #include "common/common.h"
 
 #include <ctype.h>
@@ -24,6 +25,7 @@ typedef struct key_def {
 static const char *const virt_types[] = {"auto", "kvm", "qemu", NULL};
 static const char *const on_off[] = {"on", "off", NULL};
 static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
 
 #ifndef HOSTD_AGENT_PATH
 #define HOSTD_AGENT_PATH "/usr/local/libexec/hostd/hostd-agent"
@@ -32,6 +34,7 @@ static const char *const log_levels[] = {"error", "warning", "notice", "info", "
 #define OFF(f) offsetof(hostd_config, f)
 #define GiB (1ull << 30)
 #define MiB (1ull << 20)
+#define KiB (1ull << 10)
 
 static const key_def keys[] = {
         {"state_dir", T_PATH, OFF(state_dir), 0, 0, NULL, "images, disks and the database"},
@@ -59,7 +62,16 @@ static const key_def keys[] = {
         {"workers", T_UINT, OFF(workers), 1, 64, NULL, "worker threads for long operations"},
         {"api_max_body", T_SIZE, OFF(api_max_body), 1024, 64 * MiB, NULL, "largest request body"},
         {"api_connection_timeout", T_DURATION, OFF(api_connection_timeout), 1, 3600, NULL, "idle API connection timeout"},
-        {"api_max_connections", T_UINT, OFF(api_max_connections), 1, 10000, NULL, "concurrent API connections"},
+        {"api_max_connections", T_UINT, OFF(api_max_connections), 1, 10000, NULL, "concurrent API connections (each listener)"},
+        {"api_max_connections_per_ip", T_UINT, OFF(api_max_connections_per_ip), 1, 10000, NULL, "concurrent HTTPS connections from one address"},
+        {"api_header_timeout", T_DURATION, OFF(api_header_timeout), 1, 3600, NULL, "connect (or last response) to complete headers, TLS handshake included"},
+        {"api_request_timeout", T_DURATION, OFF(api_request_timeout), 1, 86400, NULL, "connect (or last response) to complete request, body included"},
+        {"api_max_header_size", T_SIZE, OFF(api_max_header_size), 8 * KiB, MiB, NULL, "request line and headers (larger: 431)"},
+        {"api_auth_failures_per_minute", T_UINT, OFF(api_auth_failures_per_minute), 1, 10000, NULL, "failed HTTPS authentications per address, then 429"},
+        {"listen", T_STRING, OFF(listen), 0, 0, NULL, "HTTPS address:port, e.g. 0.0.0.0:8443 or [::]:8443 (unset: unix socket only)"},
+        {"tls_cert", T_PATH, OFF(tls_cert), 0, 0, NULL, "HTTPS certificate (PEM, then its chain)"},
+        {"tls_key", T_PATH, OFF(tls_key), 0, 0, NULL, "HTTPS private key (PEM, unencrypted, mode 0600)"},
+        {"tls_min_version", T_ENUM, OFF(tls_min_version), 0, 0, tls_versions, "oldest TLS version accepted: 1.2 or 1.3"},
         {"gpu_sysfs_root", T_PATH, OFF(gpu_sysfs_root), 0, 0, NULL, "sysfs to read GPUs and IOMMU groups from"},
         {"gpu_pci_ids", T_PATH, OFF(gpu_pci_ids), 0, 0, NULL, "pci.ids for GPU model names"},
         {"gpu_kernel_cmdline", T_PATH, OFF(gpu_kernel_cmdline), 0, 0, NULL, "kernel command line (ACS override check)"},
@@ -112,7 +124,13 @@ void hostd_config_defaults(hostd_config *cfg)
                 .workers = 4,
                 .api_max_body = MiB,
                 .api_connection_timeout = 30,
-                .api_max_connections = 64,
+                .api_max_connections = 256,
+                .api_max_connections_per_ip = 16,
+                .api_header_timeout = 10,
+                .api_request_timeout = 60,
+                .api_max_header_size = 32 * KiB,
+                .api_auth_failures_per_minute = 10,
+                .tls_min_version = hd_strdup("1.2"),
                 .gpu_sysfs_root = hd_strdup("/sys"),
                 .gpu_pci_ids = hd_strdup("/usr/share/misc/pci.ids"),
                 .gpu_kernel_cmdline = hd_strdup("/proc/cmdline"),
@@ -329,6 +347,26 @@ void hostd_config_oidc(const hostd_config *cfg, api_oidc_config *out)
         };
 }
 
+/* HTTPS only: a TCP listener needs a certificate and key that work. */
+static int check_https(const hostd_config *cfg, hd_error *err)
+{
+        if (!cfg->listen) {
+                if (cfg->tls_cert || cfg->tls_key)
+                        return hd_error_set(err, HD_E_INVALID,
+                                            "tls_cert and tls_key are set but listen is not: set listen = "
+                                            "ADDRESS:PORT to serve HTTPS, or remove them");
+                return 0;
+        }
+        if (api_listen_check(cfg->listen, err) < 0)
+                return -1;
+        if (!cfg->tls_cert || !cfg->tls_key)
+                return hd_error_set(err, HD_E_INVALID,
+                                    "listen = %s needs tls_cert and tls_key: hostd serves TCP over TLS only "
+                                    "(docs/https.md)",
+                                    cfg->listen);
+        return api_tls_check(cfg->tls_cert, cfg->tls_key, NULL, err);
+}
+
 int hostd_config_check(const hostd_config *cfg, hd_error *err)
 {
         api_oidc_config oidc;
@@ -345,6 +383,11 @@ int hostd_config_check(const hostd_config *cfg, hd_error *err)
                 return hd_error_set(err, HD_E_INVALID, "default_memory is above max_memory");
         if (cfg->default_disk > cfg->max_disk)
                 return hd_error_set(err, HD_E_INVALID, "default_disk is above max_disk");
+        if (cfg->api_header_timeout > cfg->api_request_timeout)
+                return hd_error_set(err, HD_E_INVALID, "api_header_timeout (%us) is above api_request_timeout (%us)",
+                                    cfg->api_header_timeout, cfg->api_request_timeout);
+        if (check_https(cfg, err) < 0)
+                return -1;
         hostd_config_oidc(cfg, &oidc);
         return api_oidc_config_check(&oidc, err);
 }

@@ -36,7 +36,16 @@ typedef struct hostd_config {
         unsigned workers;
         uint64_t api_max_body;               /* bytes */
         unsigned api_connection_timeout;     /* seconds */
-        unsigned api_max_connections;
+        unsigned api_max_connections;        /* each listener */
+        unsigned api_max_connections_per_ip; /* HTTPS */
+        unsigned api_header_timeout;         /* seconds to complete headers (TLS handshake included) */
+        unsigned api_request_timeout;        /* seconds to complete a request (body included) */
+        uint64_t api_max_header_size;        /* bytes: request line and headers */
+        unsigned api_auth_failures_per_minute; /* HTTPS, per address; then 429 */
+        char *listen;                        /* HTTPS "address:port"; NULL: unix socket only */
+        char *tls_cert;                      /* PEM certificate and chain */
+        char *tls_key;                       /* PEM private key, mode 0600 */
+        char *tls_min_version;               /* "1.2" or "1.3" */
         char *gpu_sysfs_root;                /* where PCI devices and IOMMU groups are read */
         char *gpu_pci_ids;                   /* pci.ids for GPU model names */
         char *gpu_kernel_cmdline;            /* checked for an ACS override */
@@ -58,7 +67,8 @@ void hostd_config_defaults(hostd_config *cfg);
  * "path:line: what is wrong" (HD_E_INVALID) or the I/O error. */
 int hostd_config_load(hostd_config *cfg, const char *path, hd_error *err);
 
-/* Checks that span keys (network xor bridge, defaults within maxima). */
+/* Checks that span keys (network xor bridge, defaults within maxima), and
+ * for HTTPS the listen address and that the certificate and key files work. */
 int hostd_config_check(const hostd_config *cfg, hd_error *err);
 
 /* The oidc_* keys as the API server takes them (pointers into cfg). */

@@ -1,5 +1,6 @@
 /* daemon.c — wire config, service, worker pool, agent link thread and API
- * together; wait for signals; shut down leaving workspaces running. */
+ * together; wait for signals (SIGHUP: reload the HTTPS certificate); shut
+ * down leaving workspaces running. */
 #include "hostd/daemon.h"
 
 #include "api/api.h"
@@ -96,7 +97,34 @@ static void block_signals(sigset_t *set)
         signal(SIGPIPE, SIG_IGN);
 }
 
-static int wait_for_stop(const sigset_t *set)
+static void log_certificate(const char *what, const hostd_config *cfg, const api_tls_info *info)
+{
+        log_notice("%s https://%s: certificate %s, serial %s, valid until %s", what, cfg->listen, info->subject,
+                   info->serial, info->not_after);
+        if (info->expired)
+                log_warning("the HTTPS certificate in %s expired on %s: clients will refuse it", cfg->tls_cert,
+                            info->not_after);
+}
+
+/* SIGHUP reads the HTTPS certificate and key files again (the rest of the
+ * configuration is read at start only); a bad pair keeps the old one. */
+static void reload(const hostd_config *cfg, api_server *api)
+{
+        api_tls_info info;
+        hd_error err = {0};
+
+        if (!cfg->listen) {
+                log_notice("SIGHUP: nothing to reload (no HTTPS listener; the config is read at start)");
+                return;
+        }
+        if (api_server_reload_tls(api, &info, &err) < 0) {
+                log_error("SIGHUP: keeping the previous HTTPS certificate: %s", err.message);
+                return;
+        }
+        log_certificate("SIGHUP: new certificate for", cfg, &info);
+}
+
+static int wait_for_stop(const sigset_t *set, const hostd_config *cfg, api_server *api)
 {
         for (;;) {
                 int sig = 0;
@@ -104,7 +132,7 @@ static int wait_for_stop(const sigset_t *set)
                 if (sigwait(set, &sig) != 0)
                         continue;
                 if (sig == SIGHUP) {
-                        log_notice("SIGHUP: nothing to reload (the config is read at start)");
+                        reload(cfg, api);
                         continue;
                 }
                 return sig;
@@ -130,7 +158,17 @@ int hostd_run(const hostd_config *cfg)
                 .max_connections = cfg->api_max_connections,
                 .threads = 4,
                 .version = HOSTD_VERSION,
+                .header_timeout = cfg->api_header_timeout,
+                .request_timeout = cfg->api_request_timeout,
+                .max_header_size = cfg->api_max_header_size,
+                .max_connections_per_ip = cfg->api_max_connections_per_ip,
+                .auth_failures_per_minute = cfg->api_auth_failures_per_minute,
+                .listen = cfg->listen,
+                .tls_cert = cfg->tls_cert,
+                .tls_key = cfg->tls_key,
+                .tls_min_version = cfg->tls_min_version,
         };
+        api_tls_info tls;
 
         hostd_config_oidc(cfg, &acfg.oidc);
         block_signals(&set);
@@ -171,9 +209,11 @@ int hostd_run(const hostd_config *cfg)
         if (cfg->oidc_issuer)
                 log_info("OIDC: tokens of %s for %s, keys from %s", cfg->oidc_issuer, cfg->oidc_audience,
                          cfg->oidc_jwks_url ? cfg->oidc_jwks_url : cfg->oidc_jwks_file);
+        if (api_server_tls_info(api, &tls))
+                log_certificate("listening on", cfg, &tls);
         hostd_notify("READY=1");
 
-        sig = wait_for_stop(&set);
+        sig = wait_for_stop(&set, cfg, api);
         log_notice("%s: shutting down; running workspaces keep running", strsignal(sig));
         hostd_notify("STOPPING=1");
         api_server_stop(api);
