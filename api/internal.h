@@ -77,6 +77,7 @@ typedef struct api_request {
         /* The response the handler chose. */
         unsigned status;
         json_t *response;          /* NULL for an empty body (204) */
+        void *stream;              /* instead: an event stream (api/events.h) */
 } api_request;
 
 typedef void (*api_handler)(api_request *req);

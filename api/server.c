@@ -1,5 +1,6 @@
 /* server.c — the libmicrohttpd server on hostd's unix socket: accept,
  * collect the body within its limit, identify the caller, dispatch. */
+#include "api/events.h"
 #include "api/internal.h"
 
 #include <errno.h>
@@ -20,7 +21,13 @@ struct api_server {
         api_config cfg;
         char *socket_path;
         int listen_fd;
+        api_streams *streams;
 };
+
+api_streams *api_server_streams(const api_request *req)
+{
+        return req->server->streams;
+}
 
 orch_service *api_service(const api_request *req)
 {
@@ -132,6 +139,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, api_request *req)
         char *text = NULL;
         size_t len = 0;
 
+        if (req->stream)
+                return api_stream_queue(conn, req);
         if (req->response) {
                 text = json_dumps(req->response, JSON_COMPACT | JSON_ENSURE_ASCII);
                 if (!text)
@@ -219,16 +228,20 @@ api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error 
         srv->cfg = *cfg;
         srv->socket_path = hd_strdup(cfg->socket_path);
         srv->listen_fd = fd;
+        srv->streams = api_streams_new(cfg->max_event_streams);
+        /* Event streams suspend their connection while idle (api/events.c). */
         srv->mhd = MHD_start_daemon(
-                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, srv,
+                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+                on_request, srv,
                 MHD_OPTION_LISTEN_SOCKET, fd,
                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : 4),
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-                MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections + cfg->max_event_streams),
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                 MHD_OPTION_END);
         if (!srv->mhd) {
+                api_streams_free(srv->streams);
                 unlink(srv->socket_path);
                 close(fd);
                 free(srv->socket_path);
@@ -243,7 +256,9 @@ void api_server_stop(api_server *srv)
 {
         if (!srv)
                 return;
+        api_streams_close(srv->streams); /* none may stay suspended past this */
         MHD_stop_daemon(srv->mhd);
+        api_streams_free(srv->streams);
         close(srv->listen_fd);
         unlink(srv->socket_path);
         free(srv->socket_path);

@@ -36,6 +36,7 @@ typedef struct hostd_config {
         uint64_t api_max_body;               /* bytes */
         unsigned api_connection_timeout;     /* seconds */
         unsigned api_max_connections;
+        unsigned api_max_event_streams;      /* open GET /v1/events at once */
         char *gpu_sysfs_root;                /* where PCI devices and IOMMU groups are read */
         char *gpu_pci_ids;                   /* pci.ids for GPU model names */
         char *gpu_kernel_cmdline;            /* checked for an ACS override */
