@@ -11,7 +11,8 @@
  * (MHD_suspend_connection, the server runs with MHD_ALLOW_SUSPEND_RESUME)
  * and returns 0, so the pool's threads keep serving requests. One ticker
  * thread resumes a suspended stream when the bus woke it, when its
- * heartbeat is due, or when the server stops.
+ * heartbeat is due, when its client hung up (MHD does not watch a suspended
+ * socket; the ticker polls them each second), or when the server stops.
  *
  * Suspend and resume are paired exactly: a reader marks its stream
  * `parked` only after MHD_suspend_connection returned, and whoever turns
@@ -27,6 +28,7 @@
 #include "orchestrator/service.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +51,16 @@ struct api_streams {
         bool ticker_running, stop, closing;
         unsigned max, count;
         api_stream *head;
-        struct MHD_Connection **resume; /* the ticker's scratch list, max entries */
+        struct MHD_Connection **resume; /* the ticker's scratch lists, max entries each */
+        struct pollfd *fds;
+        api_stream **polled;
 };
 
 struct api_stream {
         api_streams *reg;
         api_stream *prev, *next;
         struct MHD_Connection *conn;
+        int fd;                        /* the connection's socket, to see a client leave */
         orch_sub *sub;
         orch_store *store;
         api_request who;               /* the caller only: what api_caller_sees reads */
@@ -68,6 +73,7 @@ struct api_stream {
         /* Under reg->lock: */
         bool wake;                     /* something may be ready */
         bool parked;                   /* suspended, and not yet resumed */
+        bool hung_up;                  /* the client left while we were parked */
         double last_write;             /* monotonic seconds */
 };
 
@@ -86,6 +92,26 @@ static bool heartbeat_due(const api_stream *s, double now)
         return now - s->last_write >= API_EVENT_HEARTBEAT_S;
 }
 
+/* MHD does not watch a suspended connection: mark the parked streams whose
+ * client hung up (their sockets stay open while they are parked). With
+ * reg->lock held. */
+static void find_hang_ups(api_streams *reg)
+{
+        nfds_t n = 0;
+
+        for (api_stream *s = reg->head; s; s = s->next) {
+                if (!s->parked || s->fd < 0)
+                        continue;
+                reg->fds[n] = (struct pollfd){.fd = s->fd, .events = POLLRDHUP};
+                reg->polled[n++] = s;
+        }
+        if (n == 0 || poll(reg->fds, n, 0) <= 0)
+                return;
+        for (nfds_t i = 0; i < n; i++)
+                if (reg->fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+                        reg->polled[i]->hung_up = true;
+}
+
 /* Resume the parked streams that have something to do; a last pass when
  * told to stop (every stream is closing then). */
 static void *ticker_main(void *p)
@@ -99,8 +125,9 @@ static void *ticker_main(void *p)
                 size_t n = 0;
                 struct timespec until;
 
+                find_hang_ups(reg);
                 for (api_stream *s = reg->head; s; s = s->next) {
-                        if (s->parked && (s->wake || reg->closing || heartbeat_due(s, now))) {
+                        if (s->parked && (s->wake || s->hung_up || reg->closing || heartbeat_due(s, now))) {
                                 s->parked = false;
                                 reg->resume[n++] = s->conn;
                         }
@@ -129,6 +156,8 @@ api_streams *api_streams_new(unsigned max)
 
         reg->max = max;
         reg->resume = hd_malloc0((max ? max : 1) * sizeof(*reg->resume));
+        reg->fds = hd_malloc0((max ? max : 1) * sizeof(*reg->fds));
+        reg->polled = hd_malloc0((max ? max : 1) * sizeof(*reg->polled));
         pthread_mutex_init(&reg->lock, NULL);
         pthread_cond_init(&reg->tick, NULL);
         {
@@ -173,6 +202,8 @@ void api_streams_free(api_streams *reg)
         pthread_cond_destroy(&reg->tick);
         pthread_cond_destroy(&reg->gone);
         free(reg->resume);
+        free(reg->fds);
+        free(reg->polled);
         free(reg);
 }
 
@@ -273,13 +304,18 @@ static void fill(api_stream *s)
 {
         api_streams *reg = s->reg;
         double now = mono_now();
-        bool closing, beat;
+        bool closing, beat, gone;
 
         pthread_mutex_lock(&reg->lock);
         s->wake = false; /* what follows looks at everything */
         closing = reg->closing;
+        gone = s->hung_up;
         beat = heartbeat_due(s, now);
         pthread_mutex_unlock(&reg->lock);
+        if (gone) {
+                s->ended = true; /* nobody reads: end, and MHD closes the connection */
+                return;
+        }
         if (closing) {
                 api_sse_comment(&s->out, "hostd is stopping");
                 s->ended = true;
@@ -401,6 +437,7 @@ void api_get_events(api_request *req)
         }
         s = hd_malloc0(sizeof(*s));
         s->reg = reg;
+        s->fd = -1;
         s->who.caller = req->caller;
         s->who.method = req->method;
         s->store = orch_service_store(api_service(req));
@@ -442,12 +479,14 @@ void api_get_events(api_request *req)
 
 enum MHD_Result api_stream_queue(struct MHD_Connection *conn, api_request *req)
 {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         api_stream *s = req->stream;
         struct MHD_Response *resp;
         enum MHD_Result ret;
 
         req->stream = NULL;
         s->conn = conn;
+        s->fd = info ? info->connect_fd : -1;
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK_SIZE, stream_read, s, stream_free);
         if (!resp) {
                 stream_free(s);
