@@ -232,27 +232,6 @@ static void stream_wake(void *ctx)
         pthread_mutex_unlock(&s->reg->lock);
 }
 
-static void send_event(api_stream *s, const orch_event *ev)
-{
-        json_t *data = api_event_json(ev);
-        _cleanup_free_ char *text = json_dumps(data, JSON_COMPACT | JSON_ENSURE_ASCII);
-
-        json_decref(data);
-        api_sse_event(&s->out, ev->id, ev->kind, text);
-        s->last_id = ev->id;
-}
-
-/* Tell the client to reconnect from the last event it got, and end. */
-static void send_resync(api_stream *s, const char *reason)
-{
-        json_t *data = json_pack("{s:s,s:I}", "reason", reason, "last_id", (json_int_t)s->last_id);
-        _cleanup_free_ char *text = json_dumps(data, JSON_COMPACT | JSON_ENSURE_ASCII);
-
-        json_decref(data);
-        api_sse_event(&s->out, 0, "resync", text);
-        s->ended = true;
-}
-
 static void replay(api_stream *s)
 {
         orch_event_list l = {0};
@@ -260,43 +239,22 @@ static void replay(api_stream *s)
 
         if (orch_store_event_feed(s->store, s->replay_after, REPLAY_BATCH, &l, &err) < 0) {
                 _cleanup_free_ char *why = hd_asprintf("cannot read the event log: %s", err.message);
-                send_resync(s, why);
+                api_sse_resync(&s->out, why, s->last_id);
+                s->ended = true;
                 return;
         }
         for (size_t i = 0; i < l.count && s->replay_after < s->replay_until; i++) {
                 if (l.items[i].id > s->replay_until)
                         break;
-                if (stream_wants(&l.items[i], s))
-                        send_event(s, &l.items[i]);
+                if (stream_wants(&l.items[i], s)) {
+                        api_sse_workspace_event(&s->out, &l.items[i]);
+                        s->last_id = l.items[i].id;
+                }
                 s->replay_after = l.items[i].id;
         }
         if (l.count < REPLAY_BATCH)
                 s->replay_after = s->replay_until; /* the log has no more */
         orch_event_list_free(&l);
-}
-
-static void drain(api_stream *s)
-{
-        orch_event ev = {0};
-
-        for (int i = 0; i < DRAIN_BATCH; i++) {
-                switch (orch_sub_next(s->sub, 0, &ev)) {
-                case ORCH_SUB_EVENT:
-                        send_event(s, &ev);
-                        orch_event_clear(&ev);
-                        continue;
-                case ORCH_SUB_OVERFLOW:
-                        send_resync(s, "this stream fell too far behind; reconnect with Last-Event-ID to "
-                                       "get the rest");
-                        return;
-                case ORCH_SUB_CLOSED:
-                        api_sse_comment(&s->out, "hostd is stopping");
-                        s->ended = true;
-                        return;
-                case ORCH_SUB_EMPTY:
-                        return;
-                }
-        }
 }
 
 /* Format what is ready into s->out. */
@@ -324,7 +282,7 @@ static void fill(api_stream *s)
         if (s->replay_after < s->replay_until)
                 replay(s);
         else
-                drain(s);
+                s->ended = api_sse_drain(s->sub, &s->out, DRAIN_BATCH, &s->last_id);
         if (s->out.len == 0 && beat)
                 api_sse_comment(&s->out, "heartbeat");
         if (s->out.len > 0) {
@@ -445,7 +403,7 @@ void api_get_events(api_request *req)
         s->last_write = mono_now();
 
         pthread_mutex_lock(&reg->lock);
-        refused = reg->closing || reg->count >= reg->max;
+        refused = reg->closing || !reg->ticker_running || reg->count >= reg->max;
         if (!refused) {
                 s->next = reg->head;
                 if (reg->head)
@@ -456,10 +414,14 @@ void api_get_events(api_request *req)
         pthread_mutex_unlock(&reg->lock);
         if (refused) {
                 free(s);
-                api_reply_errorf(req, HD_E_NO_RESOURCES,
-                                 "%u event streams are open, the most this hostd allows (api_max_event_streams); "
-                                 "close one or try again later",
-                                 reg->max);
+                if (reg->max == 0 || !reg->ticker_running)
+                        api_reply_errorf(req, HD_E_NO_RESOURCES, "this hostd serves no event streams "
+                                                                 "(api_max_event_streams = 0)");
+                else
+                        api_reply_errorf(req, HD_E_NO_RESOURCES,
+                                         "%u event streams are open, the most this hostd allows "
+                                         "(api_max_event_streams); close one or try again later",
+                                         reg->max);
                 return;
         }
         s->sub = orch_events_subscribe(orch_service_events(api_service(req)),

@@ -21,6 +21,17 @@ void api_sse_retry(hd_buf *b, unsigned ms);
 /* An event's data: id, kind, workspace_id, name, owner, state, from_state,
  * reason, time (ISO 8601) and detail (JSON or null). */
 json_t *api_event_json(const orch_event *ev);
+/* A workspace event as one message: id, kind, its JSON on one line. */
+void api_sse_workspace_event(hd_buf *b, const orch_event *ev);
+/* "event: resync" with {reason, last_id}: the client is to reconnect with
+ * Last-Event-ID; the stream ends after it. */
+void api_sse_resync(hd_buf *b, const char *reason, int64_t last_id);
+
+typedef struct orch_sub orch_sub;
+/* Format up to max events the subscription holds into b, setting *last_id
+ * to each one's id; after an overflow a resync message, after the bus
+ * closed a last comment. Returns true when the stream must end after b. */
+bool api_sse_drain(orch_sub *sub, hd_buf *b, size_t max, int64_t *last_id);
 
 /* ---- events.c: the streams ------------------------------------------------------ */
 

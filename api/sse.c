@@ -1,7 +1,10 @@
 /* sse.c — text/event-stream framing (the WHATWG HTML "server-sent events"
- * format) and the JSON an event carries. Each message is a few "field: value"
- * lines and a blank line; nothing a value holds can end a message early. */
+ * format), the JSON an event carries, and turning what a subscription
+ * holds into messages. Each message is a few "field: value" lines and a
+ * blank line; nothing a value holds can end a message early. */
 #include "api/events.h"
+
+#include "orchestrator/events.h"
 
 #include <string.h>
 
@@ -58,4 +61,48 @@ json_t *api_event_json(const orch_event *ev)
                          "name", ev->name, "owner", ev->owner, "state", ev->state, "from_state",
                          ev->from_state, "reason", ev->reason, "time", api_json_time(ev->time), "detail",
                          detail ? detail : json_null());
+}
+
+void api_sse_workspace_event(hd_buf *b, const orch_event *ev)
+{
+        json_t *data = api_event_json(ev);
+        _cleanup_free_ char *text = json_dumps(data, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+        json_decref(data);
+        api_sse_event(b, ev->id, ev->kind, text);
+}
+
+void api_sse_resync(hd_buf *b, const char *reason, int64_t last_id)
+{
+        json_t *data = json_pack("{s:s,s:I}", "reason", reason, "last_id", (json_int_t)last_id);
+        _cleanup_free_ char *text = json_dumps(data, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+        json_decref(data);
+        api_sse_event(b, 0, "resync", text);
+}
+
+bool api_sse_drain(orch_sub *sub, hd_buf *b, size_t max, int64_t *last_id)
+{
+        orch_event ev = {0};
+
+        for (size_t i = 0; i < max; i++) {
+                switch (orch_sub_next(sub, 0, &ev)) {
+                case ORCH_SUB_EVENT:
+                        api_sse_workspace_event(b, &ev);
+                        *last_id = ev.id;
+                        orch_event_clear(&ev);
+                        continue;
+                case ORCH_SUB_OVERFLOW:
+                        api_sse_resync(b, "this stream fell too far behind; reconnect with Last-Event-ID to get "
+                                          "the rest",
+                                       *last_id);
+                        return true;
+                case ORCH_SUB_CLOSED:
+                        api_sse_comment(b, "hostd is stopping");
+                        return true;
+                case ORCH_SUB_EMPTY:
+                        return false;
+                }
+        }
+        return false;
 }

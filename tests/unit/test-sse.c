@@ -1,8 +1,11 @@
 /* test-sse.c — the framing of GET /v1/events: messages, comments and retry
  * lines as a client parses them, values that would break a message (line
  * breaks in data or in an event name), and an event's JSON. The whole
- * stream of a few events is compared with tests/fixtures/api/events.sse. */
+ * stream of a few events is compared with tests/fixtures/api/events.sse.
+ * And what a stream sends from its subscription: events, then a resync
+ * naming the last event sent when it fell behind, or a last comment. */
 #include "api/events.h"
+#include "orchestrator/events.h"
 #include "tests/fixture.h"
 
 static void test_framing(void)
@@ -71,9 +74,59 @@ static void test_stream_fixture(void)
         hd_buf_free(&b);
 }
 
+static void publish(orch_events *bus, int64_t id)
+{
+        orch_event ev = {.id = id, .workspace_id = (char *)"ws-00112233445566aa", .kind = (char *)"state",
+                         .name = (char *)"dev", .owner = (char *)"alice", .state = (char *)"ready"};
+
+        orch_events_publish(bus, &ev);
+}
+
+static void test_drain(void)
+{
+        orch_events *bus = orch_events_open(NULL, NULL);
+        orch_sub *sub = orch_events_subscribe(bus, &(orch_sub_opts){.queue_len = 3}, NULL);
+        hd_buf b = HD_BUF_INIT;
+        int64_t last = 0;
+        bool end;
+
+        publish(bus, 1);
+        publish(bus, 2);
+        end = api_sse_drain(sub, &b, 1, &last);
+        CHECK(!end && last == 1 && strstr(b.data, "id: 1\n") && !strstr(b.data, "id: 2\n"),
+              "a stream sends at most the batch it asks for");
+        end = api_sse_drain(sub, &b, 64, &last);
+        CHECK(!end && last == 2 && strstr(b.data, "id: 2\n"), "then the rest, and goes on");
+        hd_buf_reset(&b);
+        for (int64_t id = 3; id <= 10; id++)
+                publish(bus, id); /* a client that does not read: 3 fit */
+        end = api_sse_drain(sub, &b, 64, &last);
+        CHECK(end && last == 5, "a stream that fell behind sends what it holds and ends");
+        CHECK_CONTAINS(b.data,
+                       "id: 5\nevent: state\n"
+                       "data: {\"id\":5,\"kind\":\"state\",\"workspace_id\":\"ws-00112233445566aa\",\"name\":\"dev\","
+                       "\"owner\":\"alice\",\"state\":\"ready\",\"from_state\":null,\"reason\":null,\"time\":null,"
+                       "\"detail\":null}\n\n"
+                       "event: resync\ndata: {\"reason\":\"this stream fell too far behind; reconnect with Last-Event-ID "
+                       "to get the rest\",\"last_id\":5}\n\n",
+                       "its last message tells the client to resync from the last event it got");
+        orch_sub_close(sub);
+
+        sub = orch_events_subscribe(bus, NULL, NULL);
+        hd_buf_reset(&b);
+        publish(bus, 11);
+        orch_events_close(bus);
+        end = api_sse_drain(sub, &b, 64, &last);
+        CHECK(end && last == 11 && strstr(b.data, "id: 11\n") && strstr(b.data, ": hostd is stopping\n\n"),
+              "when hostd stops, a stream sends what it holds, then a last comment, and ends");
+        orch_sub_close(sub);
+        hd_buf_free(&b);
+}
+
 int main(void)
 {
         test_framing();
         test_stream_fixture();
+        test_drain();
         return tl_done();
 }
