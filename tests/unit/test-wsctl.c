@@ -918,7 +918,7 @@ static void test_watch(void)
         reset();
         stream(200, "retry: 3000\n\nevent: resync\ndata: {\"reason\":\"fell behind\",\"last_id\":0}\n\n", false);
         stream(200, "retry: 3000\n\n" EV(5, "created", "pending", ""), false);
-        r = run("watch", NULL, NULL);
+        r = run("watch", NULL);
         CHECK(count(r.out, "\n") == 1 && count(r.err, "lost hostd") == 1 &&
                       strncmp(stream_requests.data, "/v1/events\n/v1/events\n", 22) == 0,
               "a resync reconnects at once, silently");
