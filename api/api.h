@@ -39,6 +39,7 @@ typedef struct api_config {
         size_t max_body;           /* bytes; larger bodies get 413 */
         unsigned connection_timeout; /* seconds of inactivity before a connection is closed */
         unsigned max_connections;  /* per listener */
+        unsigned max_event_streams; /* open GET /v1/events at once, on top of max_connections */
         unsigned threads;          /* size of the connection thread pool */
         const char *version;       /* reported by /v1/health */
         /* Abuse limits (docs/https.md, "Limits"); 0 leaves a limit off. */

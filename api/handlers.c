@@ -1,5 +1,6 @@
 /* handlers.c — the route table and one handler per route; each parses the
  * request, calls the orchestrator and renders the answer. */
+#include "api/events.h"
 #include "api/internal.h"
 #include "api/views.h"
 #include "orchestrator/service.h"
@@ -393,6 +394,7 @@ static void clear_gpu(api_request *req)
 
 const api_route api_routes[] = {
         {"GET", "/v1/health", get_health, API_PERM_PUBLIC},
+        {"GET", "/v1/events", api_get_events, API_PERM_WORKSPACE_READ},
         {"GET", "/v1/images", list_images, API_PERM_CATALOG_READ},
         {"POST", "/v1/images", import_image, API_PERM_CATALOG_WRITE},
         {"GET", "/v1/images/{name}", get_image, API_PERM_CATALOG_READ},

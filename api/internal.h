@@ -78,6 +78,7 @@ typedef struct api_request {
         unsigned status;
         json_t *response;          /* NULL for an empty body (204) */
         unsigned retry_after;      /* seconds, sent as Retry-After when not 0 (429) */
+        void *stream;              /* instead: an event stream (api/events.h) */
 } api_request;
 
 typedef void (*api_handler)(api_request *req);

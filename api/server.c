@@ -2,6 +2,7 @@
  * https.c) its TLS port: accept, hold connections to their deadlines,
  * collect the body within its limit, identify the caller (refusing an
  * address with too many failed attempts), dispatch. */
+#include "api/events.h"
 #include "api/https.h"
 #include "api/oidc.h"
 #include "api/limits.h"
@@ -32,7 +33,13 @@ struct api_server {
         char *socket_path;
         int listen_fd;            /* the unix socket (libmicrohttpd has its own copy) */
         api_oidc *oidc;            /* NULL: OIDC is off */
+        api_streams *streams;
 };
+
+api_streams *api_server_streams(const api_request *req)
+{
+        return req->server->streams;
+}
 
 orch_service *api_service(const api_request *req)
 {
@@ -189,6 +196,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, api_request *req)
         char *text = NULL;
         size_t len = 0;
 
+        if (req->stream)
+                return api_stream_queue(conn, req);
         if (req->response) {
                 text = json_dumps(req->response, JSON_COMPACT | JSON_ENSURE_ASCII);
                 if (!text)
@@ -307,11 +316,11 @@ struct MHD_Daemon *api_server_mhd(api_server *srv, int fd, unsigned flags, const
         if (copy < 0)
                 return NULL;
         return MHD_start_daemon(
-                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | flags, 0, NULL, NULL, on_request, srv,
+                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | flags, 0, NULL, NULL, on_request, srv,
                 MHD_OPTION_LISTEN_SOCKET, copy,
                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : 4),
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-                MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections + cfg->max_event_streams),
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_size ? cfg->max_header_size : (size_t)(64 * 1024),
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
@@ -326,6 +335,7 @@ static void server_free(api_server *srv)
         api_deadlines_free(srv->deadlines);
         api_ratelimit_free(srv->limiter);
         api_oidc_free(srv->oidc);
+        api_streams_free(srv->streams);
         free(srv->socket_path);
         free(srv);
 }
@@ -355,6 +365,8 @@ api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error 
                 return NULL;
         }
         srv->socket_path = hd_strdup(cfg->socket_path);
+        /* Event streams suspend their connection while idle (api/events.c). */
+        srv->streams = api_streams_new(cfg->max_event_streams);
         srv->mhd = api_server_mhd(srv, srv->listen_fd, 0, NULL);
         if (!srv->mhd) {
                 unlink(srv->socket_path);
@@ -388,6 +400,7 @@ void api_server_stop(api_server *srv)
 {
         if (!srv)
                 return;
+        api_streams_close(srv->streams); /* none may stay suspended past this */
         api_https_stop(srv->https);
         MHD_stop_daemon(srv->mhd);
         unlink(srv->socket_path);

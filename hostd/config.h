@@ -46,6 +46,7 @@ typedef struct hostd_config {
         char *tls_cert;                      /* PEM certificate and chain */
         char *tls_key;                       /* PEM private key, mode 0600 */
         char *tls_min_version;               /* "1.2" or "1.3" */
+        unsigned api_max_event_streams;      /* open GET /v1/events at once */
         char *gpu_sysfs_root;                /* where PCI devices and IOMMU groups are read */
         char *gpu_pci_ids;                   /* pci.ids for GPU model names */
         char *gpu_kernel_cmdline;            /* checked for an ACS override */

@@ -156,6 +156,7 @@ int hostd_run(const hostd_config *cfg)
                 .max_body = cfg->api_max_body,
                 .connection_timeout = cfg->api_connection_timeout,
                 .max_connections = cfg->api_max_connections,
+                .max_event_streams = cfg->api_max_event_streams,
                 .threads = 4,
                 .version = HOSTD_VERSION,
                 .header_timeout = cfg->api_header_timeout,

@@ -13,6 +13,7 @@ struct orch_agents; /* agentlink.c */
 struct orch_service {
         orch_params p;             /* strings owned (copied at open) */
         orch_store *store;
+        orch_events *events;       /* the store's commits, to subscribers (events.h) */
         img_store *images;
         orch_virt *virt;
         const char *virt_type;     /* "kvm" or "qemu" */

@@ -1,6 +1,7 @@
 /* service.c — the workspace service: open, images, and the requests the API
  * makes (each checked, its first state change committed, the rest queued). */
 #include "orchestrator/service-internal.h"
+#include "orchestrator/events.h"
 
 #include "cloudinit/cloudinit.h"
 #include "common/common.h"
@@ -75,6 +76,9 @@ orch_service *orch_service_open(const orch_params *p, hd_error *err)
         svc->store = orch_store_open(db, err);
         if (!svc->store)
                 goto fail;
+        svc->events = orch_events_open(svc->store, err);
+        if (!svc->events)
+                goto fail;
         svc->images = img_store_open(p->state_dir, &limits, err);
         if (!svc->images)
                 goto fail;
@@ -101,6 +105,7 @@ void orch_service_close(orch_service *svc)
                 orch_virt_close(svc->virt);
         if (svc->images)
                 img_store_close(svc->images);
+        orch_events_close(svc->events);
         if (svc->store)
                 orch_store_close(svc->store);
         for (size_t i = 0; i < svc->n_busy; i++)
@@ -130,6 +135,11 @@ const char *orch_service_virt_type(orch_service *svc)
 orch_store *orch_service_store(orch_service *svc)
 {
         return svc->store;
+}
+
+orch_events *orch_service_events(orch_service *svc)
+{
+        return svc->events;
 }
 
 bool orch_service_libvirt_ok(orch_service *svc, hd_error *err)

@@ -52,6 +52,9 @@ void orch_service_set_executor(orch_service *svc, orch_submit_fn submit, void *e
 /* "kvm" or "qemu": what domains are defined with on this host. */
 const char *orch_service_virt_type(orch_service *svc);
 orch_store *orch_service_store(orch_service *svc);
+/* Its workspace events as they are committed (orchestrator/events.h). */
+typedef struct orch_events orch_events;
+orch_events *orch_service_events(orch_service *svc);
 /* Whether libvirt answers now (for /v1/health); fills err when not. */
 bool orch_service_libvirt_ok(orch_service *svc, hd_error *err);
 

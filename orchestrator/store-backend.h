@@ -57,8 +57,10 @@ struct orch_store_ops {
 
         int (*event_add)(orch_store *st, const char *id, const char *kind, const char *reason,
                          const char *detail_json, int64_t now, hd_error *err);
+        /* id NULL: every workspace's events. */
         int (*event_list)(orch_store *st, const char *id, int64_t after_id, size_t limit,
                           orch_event_list *out, hd_error *err);
+        int (*event_last_id)(orch_store *st, int64_t *out, hd_error *err);
 
         int (*gpu_sync)(orch_store *st, const orch_gpu_row *usable, size_t n, int64_t now,
                         hd_error *err);
@@ -78,7 +80,12 @@ struct orch_store_ops {
 
 struct orch_store {
         const struct orch_store_ops *ops;
+        void (*on_commit)(void *ctx); /* orch_store_on_commit(); store.c calls it */
+        void *on_commit_ctx;
 };
+
+/* r, after telling the commit listener when r is 0 (store.c, store-gpu.c). */
+int orch_store_committed(orch_store *st, int r);
 
 /* The one check of a move, for backends: 0, or -1 with HD_E_CONFLICT naming
  * the workspace and both states. */

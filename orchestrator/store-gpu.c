@@ -196,15 +196,16 @@ int orch_store_gpu_claim(orch_store *st, const char *workspace_id, unsigned coun
                                     whose);
         if (gpu_args_check(whose, count, model_filter, numa_policy, err) < 0)
                 return -1;
-        return st->ops->gpu_claim(st, workspace_id, count, model_filter, numa_policy,
-                                  (int64_t)time(NULL), addresses_out, n_out, err);
+        return orch_store_committed(st, st->ops->gpu_claim(st, workspace_id, count, model_filter,
+                                                           numa_policy, (int64_t)time(NULL),
+                                                           addresses_out, n_out, err));
 }
 
 int orch_store_gpu_release(orch_store *st, const char *workspace_id, hd_error *err)
 {
         if (need(workspace_id, "a workspace's id", err) < 0)
                 return -1;
-        return st->ops->gpu_release(st, workspace_id, (int64_t)time(NULL), err);
+        return orch_store_committed(st, st->ops->gpu_release(st, workspace_id, (int64_t)time(NULL), err));
 }
 
 int orch_store_gpu_list(orch_store *st, orch_gpu_row_list *out, hd_error *err)

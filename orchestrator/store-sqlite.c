@@ -1039,8 +1039,24 @@ static int read_event(sqlite3_stmt *stmt, void *item, hd_error *err)
         ev->to_state = col_text(stmt, 5);
         ev->reason = col_text(stmt, 6);
         ev->detail = col_text(stmt, 7);
+        ev->name = col_text(stmt, 8);
+        ev->owner = col_text(stmt, 9);
+        ev->state = col_text(stmt, 10);
         return 0;
 }
+
+/* An event with its workspace as of that event: name and owner from the
+ * row, or from the "created" event once the row is purged; the state from
+ * the newest event up to this one that set a state (both use the index
+ * events(workspace_id, id)). */
+#define EVENT_SELECT                                                                              \
+        "SELECT e.id, e.workspace_id, e.time, e.kind, e.from_state, e.to_state, e.reason,"      \
+        " e.detail, coalesce(w.name, json_extract(c.detail, '$.name')),"                        \
+        " coalesce(w.owner, json_extract(c.detail, '$.owner')),"                                \
+        " (SELECT s.to_state FROM events s WHERE s.workspace_id = e.workspace_id"               \
+        "   AND s.id <= e.id AND s.to_state IS NOT NULL ORDER BY s.id DESC LIMIT 1)"            \
+        " FROM events e LEFT JOIN workspaces w ON w.id = e.workspace_id"                        \
+        " LEFT JOIN events c ON c.workspace_id = e.workspace_id AND c.kind = 'created'"
 
 static int sq_event_list(orch_store *st, const char *id, int64_t after_id, size_t limit,
                          orch_event_list *out, hd_error *err)
@@ -1048,17 +1064,31 @@ static int sq_event_list(orch_store *st, const char *id, int64_t after_id, size_
         SQ_LOCKED(st);
         _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(
                 s,
-                "SELECT id, workspace_id, time, kind, from_state, to_state, reason, detail"
-                " FROM events WHERE workspace_id = ? AND id > ? ORDER BY id LIMIT ?",
+                id ? EVENT_SELECT " WHERE e.workspace_id = ?1 AND e.id > ?2 ORDER BY e.id LIMIT ?3"
+                   : EVENT_SELECT " WHERE e.id > ?2 ORDER BY e.id LIMIT ?3",
                 "listing events", err);
 
         if (!stmt)
                 return -1;
-        bind_text(stmt, 1, id);
+        if (id)
+                bind_text(stmt, 1, id);
         sqlite3_bind_int64(stmt, 2, after_id);
         sqlite3_bind_int64(stmt, 3, limit ? (sqlite3_int64)limit : -1);
         return collect(s, stmt, (void **)&out->items, &out->count, sizeof(*out->items),
                        read_event, "listing events", err);
+}
+
+static int read_int64(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        *(int64_t *)item = sqlite3_column_int64(stmt, 0);
+        return 0;
+}
+
+static int sq_event_last_id(orch_store *st, int64_t *out, hd_error *err)
+{
+        SQ_LOCKED(st);
+        return query_one(s, "SELECT coalesce(max(id), 0) FROM events", NULL, read_int64, out,
+                         "reading the newest event", err) < 0 ? -1 : 0;
 }
 
 /* ---- GPUs -------------------------------------------------------------------- */
@@ -1348,6 +1378,7 @@ static const struct orch_store_ops sq_ops = {
         .policy_set = sq_policy_set,
         .event_add = sq_event_add,
         .event_list = sq_event_list,
+        .event_last_id = sq_event_last_id,
         .gpu_sync = sq_gpu_sync,
         .gpu_claim = sq_gpu_claim,
         .gpu_release = sq_gpu_release,

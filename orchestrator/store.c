@@ -188,6 +188,9 @@ void orch_event_clear(orch_event *ev)
         free(ev->to_state);
         free(ev->reason);
         free(ev->detail);
+        free(ev->name);
+        free(ev->owner);
+        free(ev->state);
         memset(ev, 0, sizeof(*ev));
 }
 
@@ -423,7 +426,7 @@ orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace
         row.gpu_numa = spec->gpu_numa;
         row.state = ORCH_WS_PENDING;
         row.created_at = row.updated_at = row.state_changed_at = t;
-        if (st->ops->ws_insert(st, &row, err) < 0)
+        if (orch_store_committed(st, st->ops->ws_insert(st, &row, err)) < 0)
                 return NULL;
         return orch_store_workspace_get(st, id, err);
 }
@@ -503,7 +506,8 @@ int orch_store_transition(orch_store *st, const char *id, unsigned expected_from
         if ((unsigned)to >= ORCH_WS__STATE_COUNT)
                 return hd_error_set(err, HD_E_INTERNAL, "workspace %s: no state number %d", id,
                                     (int)to);
-        return st->ops->ws_transition(st, id, expected_from, to, reason, now(), err);
+        return orch_store_committed(st, st->ops->ws_transition(st, id, expected_from, to, reason,
+                                                               now(), err));
 }
 
 void orch_ws_policy_clear(orch_ws_policy *p)
@@ -534,7 +538,7 @@ int orch_store_workspace_purge(orch_store *st, const char *id, hd_error *err)
 {
         if (require(id, "a workspace's id", err) < 0)
                 return -1;
-        return st->ops->ws_purge(st, id, now(), err);
+        return orch_store_committed(st, st->ops->ws_purge(st, id, now(), err));
 }
 
 /* ---- event log --------------------------------------------------------------- */
@@ -548,7 +552,8 @@ int orch_store_event_add(orch_store *st, const char *id, const char *kind,
                 return hd_error_set(err, HD_E_INVALID,
                                     "event kind '%.40s' must be 1-32 of a-z, 0-9, '_' and '.'",
                                     kind ? kind : "");
-        return st->ops->event_add(st, id, kind, reason, detail_json, now(), err);
+        return orch_store_committed(st, st->ops->event_add(st, id, kind, reason, detail_json, now(),
+                                                           err));
 }
 
 int orch_store_event_list(orch_store *st, const char *id, int64_t after_id, size_t limit,
@@ -558,4 +563,30 @@ int orch_store_event_list(orch_store *st, const char *id, int64_t after_id, size
         if (require(id, "a workspace's id", err) < 0)
                 return -1;
         return st->ops->event_list(st, id, after_id, limit, out, err);
+}
+
+int orch_store_event_feed(orch_store *st, int64_t after_id, size_t limit, orch_event_list *out,
+                          hd_error *err)
+{
+        *out = (orch_event_list){0};
+        return st->ops->event_list(st, NULL, after_id, limit, out, err);
+}
+
+int orch_store_event_last_id(orch_store *st, int64_t *out, hd_error *err)
+{
+        *out = 0;
+        return st->ops->event_last_id(st, out, err);
+}
+
+void orch_store_on_commit(orch_store *st, void (*fn)(void *ctx), void *ctx)
+{
+        st->on_commit = fn;
+        st->on_commit_ctx = ctx;
+}
+
+int orch_store_committed(orch_store *st, int r)
+{
+        if (r == 0 && st->on_commit)
+                st->on_commit(st->on_commit_ctx);
+        return r;
 }

@@ -108,6 +108,11 @@ typedef struct orch_event {
         char *to_state;
         char *reason;
         char *detail;        /* JSON text or NULL */
+        /* The workspace as of the event (from its row, or from its "created"
+         * event once the row is purged): */
+        char *name;
+        char *owner;
+        char *state;         /* its state after the event */
 } orch_event;
 
 /* One pushed version of a template (see orchestrator/template.h). */
@@ -284,6 +289,20 @@ int orch_store_event_add(orch_store *st, const char *id, const char *kind,
  * limit (0 = all). Events outlive their workspace row. */
 int orch_store_event_list(orch_store *st, const char *id, int64_t after_id, size_t limit,
                           orch_event_list *out, hd_error *err);
+
+/* Events of every workspace with an id above after_id, oldest first, at
+ * most limit (0 = all): what the event stream replays. */
+int orch_store_event_feed(orch_store *st, int64_t after_id, size_t limit, orch_event_list *out,
+                          hd_error *err);
+/* The id of the newest event (0 when the log is empty). */
+int orch_store_event_last_id(orch_store *st, int64_t *out, hd_error *err);
+
+/* Call fn(ctx) after each call that committed events (workspace create,
+ * transition, event add, GPU claim and release, purge), in the committing
+ * thread, after the handle's lock is released; fn may read the store.
+ * fn NULL removes it. One listener per handle (orchestrator/events.h). Set
+ * it before the handle is shared between threads. */
+void orch_store_on_commit(orch_store *st, void (*fn)(void *ctx), void *ctx);
 
 /* ---- GPUs ----------------------------------------------------------------- *
  *

@@ -2,7 +2,9 @@
  * command lines and config blocks, and whole commands run through
  * wsctl_main. The test includes every wsctl source but main.c and http.c
  * (the libcurl file) and answers HTTP requests itself: each request is
- * recorded, each answer comes from a queue whose last entry repeats. */
+ * recorded, each answer comes from a queue whose last entry repeats. Event
+ * streams come from a queue of their own; with none queued hostd has no
+ * event stream (404), and when a queue runs out the user pressed ^C. */
 #include "tools/wsctl/cli.c"
 #include "tools/wsctl/format.c"
 #include "tools/wsctl/gpus.c"
@@ -10,9 +12,11 @@
 #include "tools/wsctl/images.c"
 #include "tools/wsctl/keys.c"
 #include "tools/wsctl/request.c"
+#include "tools/wsctl/sse.c"
 #include "tools/wsctl/ssh.c"
 #include "tools/wsctl/templates.c"
 #include "tools/wsctl/wait.c"
+#include "tools/wsctl/watch.c"
 #include "tools/wsctl/workspaces.c"
 
 #include "tests/testlib.h"
@@ -57,11 +61,69 @@ static void answer(long status, const char *body)
         nanswers++;
 }
 
+/* ---- the fake event stream ------------------------------------------------ */
+
+static struct {
+        long status;
+        const char *body;
+        bool drop; /* after the body the connection breaks (else hostd ends it) */
+} streams[8];
+static size_t nstreams, next_stream;
+static hd_buf stream_requests = HD_BUF_INIT; /* "PATH[ Last-Event-ID: N]\n" per stream */
+
+int wsctl_http_stream(wsctl_ctx *ctx, const char *path, const char *last_event_id, long timeout_ms,
+                      wsctl_stream_fn fn, void *opaque, wsctl_reply *reply, hd_error *err)
+{
+        size_t len;
+
+        hd_buf_appendf(&stream_requests, "%s%s%s\n", path, last_event_id ? " Last-Event-ID: " : "",
+                       last_event_id ? last_event_id : "");
+        if (nstreams == 0) {
+                reply->status = 404;
+                reply->body = hd_strdup("{\"error\":{\"code\":\"not_found\",\"message\":\"no such path\"}}");
+                return 0;
+        }
+        if (next_stream >= nstreams) {
+                wsctl_interrupted = 1;
+                return hd_error_set(err, HD_E_IO, "interrupted");
+        }
+        len = strlen(streams[next_stream].body ? streams[next_stream].body : "");
+        reply->status = streams[next_stream].status;
+        if (reply->status == UNREACHABLE) {
+                _cleanup_free_ char *msg = wsctl_unreachable_message(ctx->socket_path, ECONNREFUSED);
+                next_stream++;
+                return hd_error_set(err, HD_E_IO, "%s", msg);
+        }
+        if (reply->status != 200) {
+                reply->body = hd_strdup(streams[next_stream++].body);
+                return 0;
+        }
+        /* In pieces of 5 bytes: lines and CR LF pairs split anywhere. */
+        for (size_t i = 0; i < len; i += 5)
+                if (fn(opaque, streams[next_stream].body + i, len - i < 5 ? len - i : 5))
+                        return next_stream++, 1;
+        if (streams[next_stream++].drop)
+                return hd_error_set(err, HD_E_IO, "request to hostd failed: connection reset");
+        return 0;
+}
+
+static void stream(long status, const char *body, bool drop)
+{
+        streams[nstreams].status = status;
+        streams[nstreams].body = body;
+        streams[nstreams].drop = drop;
+        nstreams++;
+}
+
 static void reset(void)
 {
         nanswers = next_answer = 0;
         hd_buf_reset(&requests);
         hd_buf_append(&requests, "");
+        nstreams = next_stream = 0;
+        hd_buf_reset(&stream_requests);
+        hd_buf_append(&stream_requests, "");
+        wsctl_interrupted = 0;
 }
 
 typedef struct result {
@@ -712,6 +774,175 @@ static void test_create_wait(void)
         result_free(&r);
 }
 
+#define EV(id, kind, state, extra)                                                                          \
+        "id: " #id "\nevent: " kind "\ndata: {\"id\":" #id ",\"kind\":\"" kind "\",\"name\":\"dev\",\"state\":\"" state \
+        "\",\"time\":\"2026-01-01T10:00:0" #id "Z\"" extra "}\n\n"
+
+static void test_wait_follows_events(void)
+{
+        _cleanup_free_ char *keys = write_file("k.pub", "ssh-ed25519 AAAA1 a@x\n");
+        result r;
+
+        reset();
+        answer(202, "{\"id\":\"ws-00112233445566aa\",\"name\":\"dev\",\"state\":\"pending\"}");
+        answer(200, WS("pending"));
+        answer(200, WS_READY);
+        stream(200, "retry: 3000\n\n" EV(1, "state", "provisioning", "") ": heartbeat\n\n"
+                    EV(2, "state", "running", ""), true);
+        stream(200, "retry: 3000\r\n\r\n" EV(3, "agent_hello", "running", "") EV(4, "state", "ready", ""), false);
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--wait", "dev", NULL);
+        CHECK(r.rc == 0, "create --wait follows the event stream to ready");
+        CHECK(strstr(r.out, "s pending\n") && strstr(r.out, "s provisioning\n") < strstr(r.out, "s running\n") &&
+                      strstr(r.out, "s running\n") < strstr(r.out, "s ready\n") && count(r.out, "running") == 1,
+              "each state from the stream is printed once, in order");
+        CHECK_STR(stream_requests.data,
+                  "/v1/events?workspace=ws-00112233445566aa\n/v1/events?workspace=ws-00112233445566aa Last-Event-ID: 2\n",
+                  "it follows the workspace by id, and reopens a dropped stream from the last event");
+        CHECK(strncmp(requests.data, "POST /v1/workspaces ", 20) == 0 &&
+                      strstr(requests.data, "}\nGET /v1/workspaces/dev\nGET /v1/workspaces/dev\n") &&
+                      count(requests.data, "\n") == 3,
+              "one GET once subscribed, one at the goal for the connect line: no polling");
+        CHECK_CONTAINS(r.out, "connect: wsctl ssh dev", "at ready it says how to connect");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        answer(200, WS("pending"));
+        stream(200, "retry: 3000\n\n" EV(5, "state", "provisioning", "")
+                    EV(6, "state", "failed", ",\"reason\":\"creating the disk: no space\""), false);
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--wait", "dev", NULL);
+        CHECK(r.rc == WSCTL_EXIT_STATE, "a failed event while waiting exits 4");
+        CHECK_STR(r.err, "wsctl: workspace dev failed: creating the disk: no space\n", "with the event's reason");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("stopping"));
+        answer(200, WS("stopped"));
+        stream(200, "retry: 3000\n\n", false);
+        r = run("stop", "--wait", "dev", NULL);
+        CHECK(r.rc == 0 && strstr(r.out, "s stopped\n"),
+              "a workspace already at the goal when the stream opens ends the wait at once");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("deleting"));
+        answer(200, WS("deleting"));
+        stream(200, "retry: 3000\n\n" EV(7, "state", "deleted", ""), false);
+        r = run("delete", "--wait", "dev", NULL);
+        CHECK(r.rc == 0 && strstr(r.out, "s deleted\n"), "delete --wait ends at the deleted event");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        answer(200, WS("pending"));
+        answer(200, WS_READY);
+        stream(UNREACHABLE, NULL, false);
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--wait", "dev", NULL);
+        CHECK(r.rc == 0 && count(requests.data, "GET /v1/workspaces/dev\n") == 2,
+              "a stream that cannot be opened: --wait polls instead");
+        result_free(&r);
+
+        reset();
+        answer(202, WS("pending"));
+        stream(200, "retry: 3000\n\n", false);
+        answer(200, WS("pending"));
+        {
+                double t0 = wsctl_now();
+                r = run("create", "--image", "deb", "--ssh-key", keys, "--wait", "--timeout", "1s", "dev", NULL);
+                CHECK(r.rc == WSCTL_EXIT_TIMEOUT && wsctl_now() - t0 < 3,
+                      "--timeout holds while following the stream too (exit 5)");
+        }
+        result_free(&r);
+}
+
+static int collect_message(void *opaque, const char *event, const char *id, const char *data)
+{
+        hd_buf_appendf(opaque, "[%s|%s|%s]", event, id, data);
+        return 0;
+}
+
+static void test_sse_parse(void)
+{
+        static const char text[] = ": hello\rdata: a\rdata:b\r\rid: 3\nevent: x\ndata:  c\nretry: 10\n\n"
+                                   "id: 4\n\ndata\nunknown: y\n\n";
+        wsctl_sse p = WSCTL_SSE_INIT;
+        hd_buf got = HD_BUF_INIT;
+
+        for (size_t i = 0; i < sizeof(text) - 1; i++)
+                wsctl_sse_feed(&p, text + i, 1, collect_message, &got);
+        CHECK_STR(got.data, "[message||a\nb][x|3| c][message||]",
+                  "SSE: CR, LF and CR LF lines, one leading space dropped, data lines joined, comments skipped");
+        CHECK_STR(p.last_id, "3", "the last id is the last dispatched message's (an id alone dispatches nothing)");
+        hd_buf_free(&got);
+        wsctl_sse_clear(&p);
+}
+
+static void test_watch(void)
+{
+        result r;
+
+        reset();
+        stream(200, "retry: 3000\n\n" EV(5, "created", "pending", "") ": heartbeat\n\n"
+                    "id: 6\r\nevent: state\r\ndata: {\"id\":6,\"kind\":\"state\",\"name\":\"dev\",\"state\":\"provisioning\","
+                    "\"time\":\"2026-01-01T10:00:06Z\"}\r\n\r\nid: 9\ndata: {\"partial", true);
+        stream(UNREACHABLE, NULL, false);
+        stream(200, "retry: 3000\n\n" EV(7, "state", "failed", ",\"reason\":\"no space\"")
+                    EV(8, "lifetime_warning", "failed", ",\"reason\":\"ends in 1h\""), false);
+        r = run("watch", NULL);
+        CHECK(r.rc == 0, "watch ends with 0 on ^C");
+        CHECK_STR(r.out,
+                  "2026-01-01T10:00:05Z  dev  pending  created\n"
+                  "2026-01-01T10:00:06Z  dev  provisioning\n"
+                  "2026-01-01T10:00:07Z  dev  failed  no space\n"
+                  "2026-01-01T10:00:08Z  dev  failed  lifetime_warning: ends in 1h\n",
+                  "one line per event: time, workspace, state, and the reason or what happened");
+        CHECK_STR(stream_requests.data,
+                  "/v1/events\n/v1/events Last-Event-ID: 6\n/v1/events Last-Event-ID: 6\n"
+                  "/v1/events Last-Event-ID: 8\n",
+                  "after a drop it reconnects with the id of the last whole event");
+        CHECK(strstr(r.err, "wsctl: lost hostd (request to hostd failed: connection reset); reconnecting\n") &&
+                      strstr(r.err, "wsctl: reconnected to hostd\n") && count(r.err, "lost hostd") == 2,
+              "it says on stderr when it lost hostd and when it is back");
+        result_free(&r);
+
+        reset();
+        stream(200, "retry: 3000\n\n" EV(5, "created", "pending", ""), false);
+        r = run("watch", "--json", "--since", "4", "dev", NULL);
+        CHECK_STR(r.out,
+                  "{\"id\":5,\"kind\":\"created\",\"name\":\"dev\",\"state\":\"pending\",\"time\":\"2026-01-01T10:00:05Z\"}\n",
+                  "watch --json prints each event's JSON as hostd sent it, one per line");
+        CHECK(strncmp(stream_requests.data, "/v1/events?workspace=dev Last-Event-ID: 4\n", 42) == 0,
+              "NAME narrows to one workspace and --since starts after that event");
+        result_free(&r);
+
+        reset();
+        stream(200, "retry: 3000\n\nevent: resync\ndata: {\"reason\":\"fell behind\",\"last_id\":0}\n\n", false);
+        stream(200, "retry: 3000\n\n" EV(5, "created", "pending", ""), false);
+        r = run("watch", NULL);
+        CHECK(count(r.out, "\n") == 1 && count(r.err, "lost hostd") == 1 &&
+                      strncmp(stream_requests.data, "/v1/events\n/v1/events\n", 22) == 0,
+              "a resync reconnects at once, silently");
+        result_free(&r);
+
+        reset();
+        stream(403, "{\"error\":{\"code\":\"forbidden\",\"message\":\"this token may only be used on workspace 'x'\"}}",
+               false);
+        r = run("watch", NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR && strstr(r.err, "may only be used"), "a refused stream exits 1 with the reason");
+        result_free(&r);
+
+        reset();
+        stream(UNREACHABLE, NULL, false);
+        r = run("watch", NULL);
+        CHECK(r.rc == WSCTL_EXIT_UNREACHABLE, "no hostd at the start exits 3");
+        result_free(&r);
+
+        reset();
+        r = run("watch", "--since", "x", NULL);
+        CHECK(r.rc == WSCTL_EXIT_USAGE && strstr(r.err, "--since x"), "--since wants an event id");
+        result_free(&r);
+}
+
 static void test_unreachable(void)
 {
         result r;
@@ -964,6 +1195,9 @@ int main(void)
         test_help();
         test_create();
         test_create_wait();
+        test_wait_follows_events();
+        test_sse_parse();
+        test_watch();
         test_unreachable();
         test_actions();
         test_list_and_show();
@@ -974,6 +1208,7 @@ int main(void)
         test_gpus();
 
         hd_buf_free(&requests);
+        hd_buf_free(&stream_requests);
         {
                 const char *rm[] = {"rm", "-rf", tmpdir, NULL};
                 hd_run(rm, NULL, NULL);

@@ -49,6 +49,13 @@ static const wsctl_command commands[] = {
          "  --wait            wait until the workspace is gone\n"
          "  --timeout DUR     give up waiting after DUR (default 20m): exit 5\n",
          wsctl_cmd_action},
+        {"watch", "print workspace events as they happen (state changes and their reasons), until ^C",
+         "[--since ID] [NAME]",
+         "  NAME              only this workspace's events (its name or id)\n"
+         "  --since ID        first the logged events after event ID, then the new ones\n"
+         "  With --json each event is hostd's JSON, one per line.\n"
+         "  A dropped connection is reopened from the last event printed; nothing is printed twice.\n",
+         wsctl_cmd_watch},
         {"extend", "put off a workspace's idle auto-stop (docs/idle-and-lifetimes.md)", "NAME DURATION",
          "  DURATION          no idle stop before now + DURATION (30m, 2h, 1d; at most 7d and\n"
          "                    never past the workspace's lifetime); replaces an earlier extend\n",

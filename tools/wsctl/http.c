@@ -1,6 +1,7 @@
 /* http.c — the one file of wsctl that uses libcurl: one HTTP request to hostd
  * over its unix socket (HTTPS to a remote hostd comes later), with time
- * limits, no proxy and no redirects. Everything else sees wsctl_http_send. */
+ * limits, no proxy and no redirects, and the event stream's long GET.
+ * Everything else sees wsctl_http_send and wsctl_http_stream. */
 #include "tools/wsctl/wsctl.h"
 
 #include <curl/curl.h>
@@ -52,24 +53,9 @@ static CURL *handle(wsctl_ctx *ctx)
         return ctx->http;
 }
 
-int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const char *body, long timeout_ms,
-                    wsctl_reply *reply, hd_error *err)
+/* What every request to hostd has: the socket, no proxy, no redirect. */
+static void common_options(wsctl_ctx *ctx, CURL *c, const char *url, struct curl_slist *headers, char *curl_err)
 {
-        _cleanup_buf_ hd_buf data = HD_BUF_INIT;
-        _cleanup_free_ char *url = NULL;
-        struct curl_slist *headers = NULL;
-        char curl_err[CURL_ERROR_SIZE] = "";
-        CURL *c = handle(ctx);
-        CURLcode rc;
-        int errnum;
-
-        if (!c)
-                return hd_error_set(err, HD_E_INTERNAL, "cannot initialize libcurl");
-        url = hd_asprintf("http://localhost%s", path);
-        headers = curl_slist_append(headers, "Accept: application/json");
-        headers = curl_slist_append(headers, "Expect:");
-        /* "Content-Type:" with no value stops curl sending its form default. */
-        headers = curl_slist_append(headers, body ? "Content-Type: application/json" : "Content-Type:");
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_path);
         curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
@@ -79,11 +65,48 @@ int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const 
 #endif
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(c, CURLOPT_USERAGENT, "wsctl/" HOSTD_VERSION);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+}
+
+/* A transfer that got no (whole) answer, in the user's words. */
+static int transfer_error(wsctl_ctx *ctx, CURLcode rc, const char *method, const char *path, long timeout_ms,
+                          const char *curl_err, hd_error *err)
+{
+        int errnum;
+
+        if (rc == CURLE_COULDNT_CONNECT && (errnum = connect_errno(ctx->socket_path)) != 0) {
+                _cleanup_free_ char *msg = wsctl_unreachable_message(ctx->socket_path, errnum);
+                return hd_error_set(err, HD_E_IO, "%s", msg);
+        }
+        if (rc == CURLE_OPERATION_TIMEDOUT)
+                return hd_error_set(err, HD_E_IO, "hostd did not answer %s %s within %ld s (on %s)", method, path,
+                                    timeout_ms / 1000, ctx->socket_path);
+        return hd_error_set(err, HD_E_IO, "request to hostd on %s failed: %s", ctx->socket_path,
+                            *curl_err ? curl_err : curl_easy_strerror(rc));
+}
+
+int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const char *body, long timeout_ms,
+                    wsctl_reply *reply, hd_error *err)
+{
+        _cleanup_buf_ hd_buf data = HD_BUF_INIT;
+        _cleanup_free_ char *url = NULL;
+        struct curl_slist *headers = NULL;
+        char curl_err[CURL_ERROR_SIZE] = "";
+        CURL *c = handle(ctx);
+        CURLcode rc;
+
+        if (!c)
+                return hd_error_set(err, HD_E_INTERNAL, "cannot initialize libcurl");
+        url = hd_asprintf("http://localhost%s", path);
+        headers = curl_slist_append(headers, "Accept: application/json");
+        headers = curl_slist_append(headers, "Expect:");
+        /* "Content-Type:" with no value stops curl sending its form default. */
+        headers = curl_slist_append(headers, body ? "Content-Type: application/json" : "Content-Type:");
+        common_options(ctx, c, url, headers, curl_err);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &data);
         if (body || strcmp(method, "POST") == 0) {
@@ -93,19 +116,91 @@ int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const 
         }
         rc = curl_easy_perform(c);
         curl_slist_free_all(headers);
-        if (rc == CURLE_COULDNT_CONNECT && (errnum = connect_errno(ctx->socket_path)) != 0) {
-                _cleanup_free_ char *msg = wsctl_unreachable_message(ctx->socket_path, errnum);
-                return hd_error_set(err, HD_E_IO, "%s", msg);
-        }
-        if (rc == CURLE_OPERATION_TIMEDOUT)
-                return hd_error_set(err, HD_E_IO, "hostd did not answer %s %s within %ld s (on %s)", method, path,
-                                    timeout_ms / 1000, ctx->socket_path);
         if (rc != CURLE_OK)
-                return hd_error_set(err, HD_E_IO, "request to hostd on %s failed: %s", ctx->socket_path,
-                                    *curl_err ? curl_err : curl_easy_strerror(rc));
+                return transfer_error(ctx, rc, method, path, timeout_ms, curl_err, err);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply->status);
         reply->body = hd_buf_steal(&data);
         return 0;
+}
+
+typedef struct stream_state {
+        CURL *c;
+        wsctl_stream_fn fn;
+        void *opaque;
+        long status;    /* 0 until the first byte of the body */
+        hd_buf other;   /* the body of an answer other than 200 */
+        bool stopped;   /* fn said so */
+} stream_state;
+
+static size_t stream_write(char *data, size_t size, size_t n, void *userdata)
+{
+        stream_state *st = userdata;
+
+        if (!st->status)
+                curl_easy_getinfo(st->c, CURLINFO_RESPONSE_CODE, &st->status);
+        if (st->status != 200) {
+                hd_buf_append_len(&st->other, data, size * n);
+                return size * n;
+        }
+        if (st->fn(st->opaque, data, size * n) != 0) {
+                st->stopped = true;
+                return 0; /* curl ends the transfer */
+        }
+        return size * n;
+}
+
+static int stream_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+        return wsctl_interrupted ? 1 : 0;
+}
+
+int wsctl_http_stream(wsctl_ctx *ctx, const char *path, const char *last_event_id, long timeout_ms,
+                      wsctl_stream_fn fn, void *opaque, wsctl_reply *reply, hd_error *err)
+{
+        _cleanup_free_ char *url = hd_asprintf("http://localhost%s", path);
+        _cleanup_free_ char *id_header = NULL;
+        stream_state st = {.fn = fn, .opaque = opaque, .other = HD_BUF_INIT};
+        struct curl_slist *headers = NULL;
+        char curl_err[CURL_ERROR_SIZE] = "";
+        CURLcode rc;
+
+        /* Its own handle: fn may send requests (on ctx's) meanwhile. */
+        if (!ctx->http && !handle(ctx))
+                return hd_error_set(err, HD_E_INTERNAL, "cannot initialize libcurl");
+        st.c = curl_easy_init();
+        if (!st.c)
+                return hd_error_set(err, HD_E_INTERNAL, "cannot initialize libcurl");
+        headers = curl_slist_append(headers, "Accept: text/event-stream");
+        if (last_event_id) {
+                id_header = hd_asprintf("Last-Event-ID: %s", last_event_id);
+                headers = curl_slist_append(headers, id_header);
+        }
+        common_options(ctx, st.c, url, headers, curl_err);
+        curl_easy_setopt(st.c, CURLOPT_TIMEOUT_MS, timeout_ms);
+        /* hostd sends a heartbeat every 15 s: silence for longer is a dead connection. */
+        curl_easy_setopt(st.c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(st.c, CURLOPT_LOW_SPEED_TIME, (long)WSCTL_STREAM_SILENCE_S);
+        curl_easy_setopt(st.c, CURLOPT_WRITEFUNCTION, stream_write);
+        curl_easy_setopt(st.c, CURLOPT_WRITEDATA, &st);
+        curl_easy_setopt(st.c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(st.c, CURLOPT_XFERINFOFUNCTION, stream_progress);
+        rc = curl_easy_perform(st.c);
+        curl_slist_free_all(headers);
+        if (!st.status)
+                curl_easy_getinfo(st.c, CURLINFO_RESPONSE_CODE, &st.status);
+        curl_easy_cleanup(st.c);
+        reply->status = st.status;
+        reply->body = hd_buf_steal(&st.other);
+        if (st.stopped)
+                return 1;
+        if (rc == CURLE_OK)
+                return 0;
+        if (rc == CURLE_ABORTED_BY_CALLBACK)
+                return hd_error_set(err, HD_E_IO, "interrupted");
+        if (rc == CURLE_OPERATION_TIMEDOUT && st.status == 200)
+                return hd_error_set(err, HD_E_IO, "no word from hostd for %d s", WSCTL_STREAM_SILENCE_S);
+        return transfer_error(ctx, rc, "GET", path, timeout_ms, curl_err, err);
 }
 
 void wsctl_http_close(wsctl_ctx *ctx)

@@ -125,7 +125,7 @@ static int follow(wsctl_ctx *ctx, const char *name, json_t *answer, const wait_o
                         fprintf(ctx->out, "%s: %s\n", name, state ? state : "accepted");
                 return WSCTL_EXIT_OK;
         }
-        rc = wsctl_wait(ctx, name, goal, state, w->started, w->timeout_s, &last);
+        rc = wsctl_wait(ctx, name, wsctl_str(answer, "id", NULL), goal, state, w->started, w->timeout_s, &last);
         if (rc != WSCTL_EXIT_OK)
                 return rc;
         if (ctx->json)

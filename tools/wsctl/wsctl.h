@@ -8,6 +8,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
@@ -37,7 +38,7 @@ typedef struct wsctl_ctx {
         const char *socket_path;
         bool json;
         FILE *out, *err;
-        unsigned poll_ms; /* --wait's poll interval */
+        unsigned poll_ms; /* --wait's poll interval; the first delay before reopening an event stream */
         void *http;       /* http.c's connection handle, NULL until the first request */
 } wsctl_ctx;
 
@@ -102,6 +103,45 @@ void wsctl_reply_clear(wsctl_reply *r);
 int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const char *body, long timeout_ms,
                     wsctl_reply *reply, hd_error *err);
 void wsctl_http_close(wsctl_ctx *ctx);
+
+/* hostd's event stream sends a heartbeat every 15 s: this long without a
+ * byte, a stream is taken for dead. */
+#define WSCTL_STREAM_SILENCE_S 45
+/* Gets each piece of an event stream's body as it comes; nonzero stops it. */
+typedef int (*wsctl_stream_fn)(void *opaque, const char *data, size_t len);
+/* GET path as an event stream (http.c), sending Last-Event-ID when
+ * last_event_id is not NULL, feeding a 200 answer's body to fn as it comes.
+ * Returns 1 when fn stopped it, 0 when the answer ended (reply->status set;
+ * the body of an answer other than 200 is in reply->body, fn never saw it),
+ * -1 with err when none came, the connection dropped, it went silent for
+ * WSCTL_STREAM_SILENCE_S, timeout_ms (0: none) passed, or wsctl_interrupted
+ * was set. */
+int wsctl_http_stream(wsctl_ctx *ctx, const char *path, const char *last_event_id, long timeout_ms,
+                      wsctl_stream_fn fn, void *opaque, wsctl_reply *reply, hd_error *err);
+/* Set by watch's SIGINT and SIGTERM handler: long transfers end. */
+extern volatile sig_atomic_t wsctl_interrupted;
+
+/* ---- sse.c: reading text/event-stream -------------------------------------- */
+
+typedef struct wsctl_sse {
+        hd_buf line;       /* a line not complete yet */
+        hd_buf data;       /* the message's data lines */
+        bool has_data;
+        bool after_cr;     /* the last byte was CR: a LF next belongs to it */
+        char event[64];
+        char id[32];       /* this message's id */
+        char last_id[32];  /* the id of the last message dispatched: what a reconnect sends */
+} wsctl_sse;
+
+#define WSCTL_SSE_INIT {HD_BUF_INIT, HD_BUF_INIT, false, false, "", "", ""}
+/* One message: its event name ("message" when none), id ("" when none) and data. */
+typedef int (*wsctl_sse_fn)(void *opaque, const char *event, const char *id, const char *data);
+/* Parse len bytes (lines may be split anywhere); fn for each message with
+ * data. Returns fn's first nonzero answer (the rest is not parsed), else 0. */
+int wsctl_sse_feed(wsctl_sse *p, const char *buf, size_t len, wsctl_sse_fn fn, void *opaque);
+/* Forget a partial message (a new connection), keeping last_id. */
+void wsctl_sse_restart(wsctl_sse *p);
+void wsctl_sse_clear(wsctl_sse *p);
 
 /* What to tell the user when connect(2) on the socket failed with errnum. */
 char *wsctl_unreachable_message(const char *socket_path, int errnum);
@@ -211,12 +251,14 @@ typedef enum wsctl_goal {
         WSCTL_UNTIL_GONE,    /* delete: 404 or deleted */
 } wsctl_goal;
 
-/* Poll the workspace every ctx->poll_ms, print each state change with the
- * seconds since started (a monotonic time in seconds), stop at the goal (0),
- * at failed (4, reason printed), or after timeout_s (5). *last (may be NULL)
- * gets the last workspace seen. */
-int wsctl_wait(wsctl_ctx *ctx, const char *name, wsctl_goal goal, const char *first_state, double started,
-               uint64_t timeout_s, json_t **last);
+/* Follow the workspace (name; id, when known, names it in the event
+ * stream) and print each state change with the seconds since started (a
+ * monotonic time in seconds); stop at the goal (0), at failed (4, reason
+ * printed), or after timeout_s (5). It follows hostd's event stream, and
+ * polls every ctx->poll_ms where the stream is not to be had. *last (may be
+ * NULL) gets the last workspace seen. */
+int wsctl_wait(wsctl_ctx *ctx, const char *name, const char *id, wsctl_goal goal, const char *first_state,
+               double started, uint64_t timeout_s, json_t **last);
 double wsctl_now(void);
 
 /* ---- the commands (workspaces.c, images.c, gpus.c, ssh.c) ---------------- */
@@ -232,3 +274,5 @@ int wsctl_cmd_ssh_config(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, cha
 int wsctl_cmd_images(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 int wsctl_cmd_template(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 int wsctl_cmd_gpus(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+/* watch.c */
+int wsctl_cmd_watch(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
