@@ -22,6 +22,7 @@ typedef struct api_config {
         unsigned max_connections;
         unsigned threads;          /* size of the connection thread pool */
         const char *version;       /* reported by /v1/health */
+        unsigned token_max_lifetime; /* seconds a new API token may live at most; 0: 90 days */
 } api_config;
 
 api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error *err);

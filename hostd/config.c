@@ -66,6 +66,8 @@ static const key_def keys[] = {
         {"gpu_rom_bar", T_ENUM, OFF(gpu_rom_bar), 0, 0, on_off, "off hides passed-through cards' option ROM"},
         {"templates_dir", T_PATH, OFF(templates_dir), 0, 0, NULL, "template files pushed at start (missing: none)"},
         {"hugepages_min_memory", T_SIZE, OFF(hugepages_min_memory), 0, 1ull << 42, NULL, "hugepage backing from this memory up (0 never)"},
+        {"token_max_lifetime", T_DURATION, OFF(token_max_lifetime), 60, 10u * 366 * 86400, NULL, "longest lifetime of an API token"},
+        {"bootstrap_token_file", T_PATH, OFF(bootstrap_token_file), 0, 0, NULL, "first start's admin token (default <state_dir>/bootstrap-token)"},
 };
 
 static char **str_field(hostd_config *cfg, const key_def *k)
@@ -107,6 +109,8 @@ void hostd_config_defaults(hostd_config *cfg)
                 .hugepages_min_memory = 0,
                 .gpu_rom_bar = hd_strdup("on"),
                 .templates_dir = hd_strdup("/etc/hostd/templates"),
+                .token_max_lifetime = 90 * 86400,
+                .bootstrap_token_file = hd_strdup("/var/lib/hostd/bootstrap-token"),
         };
 }
 
@@ -292,6 +296,11 @@ int hostd_config_load(hostd_config *cfg, const char *path, hd_error *err)
                         return bad(err, path, line, "'%s' has no value", key);
                 if (set_value(cfg, k, val, path, line, err) < 0)
                         return -1;
+        }
+        /* The bootstrap token lives in the state directory unless named. */
+        if (!seen[key_index("bootstrap_token_file")]) {
+                free(cfg->bootstrap_token_file);
+                cfg->bootstrap_token_file = hd_path_join(cfg->state_dir, "bootstrap-token");
         }
         /* Naming a bridge replaces the default network (naming both is an error). */
         if (seen[key_index("bridge")] && !seen[key_index("network")]) {

@@ -42,6 +42,8 @@ typedef struct hostd_config {
         uint64_t hugepages_min_memory;       /* guests with at least this memory use hugepages; 0 never */
         char *gpu_rom_bar;                   /* "on" (default) or "off": hide the cards' option ROM BAR */
         char *templates_dir;                 /* *.json templates pushed at start */
+        unsigned token_max_lifetime;         /* seconds an API token may live at most */
+        char *bootstrap_token_file;          /* the first start's admin token; default <state_dir>/bootstrap-token */
 } hostd_config;
 
 /* Fill *cfg with the built-in defaults (always succeeds). */
