@@ -1,6 +1,8 @@
 /* http.c — the one file of wsctl that uses libcurl: one HTTP request to hostd
- * over its unix socket (HTTPS to a remote hostd comes later), with time
- * limits, no proxy and no redirects. Everything else sees wsctl_http_send. */
+ * over its unix socket, or, after wsctl login, over HTTPS to the server kept
+ * in wsctl.conf (verified against its CA, with the API token as a bearer
+ * token), with time limits, no proxy and no redirects. Everything else sees
+ * wsctl_http_send. */
 #include "tools/wsctl/wsctl.h"
 
 #include <curl/curl.h>
@@ -52,6 +54,43 @@ static CURL *handle(wsctl_ctx *ctx)
         return ctx->http;
 }
 
+/* HTTPS to the server: only https, the peer and its name verified, the token
+ * as a bearer token. Returns the headers with the Authorization line added. */
+static struct curl_slist *setup_remote(wsctl_ctx *ctx, CURL *c, struct curl_slist *headers)
+{
+        _cleanup_free_ char *auth = hd_asprintf("Authorization: Bearer %s", ctx->conf.token);
+
+#if LIBCURL_VERSION_NUM >= 0x075500
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+#else
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
+#endif
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (ctx->conf.ca)
+                curl_easy_setopt(c, CURLOPT_CAINFO, ctx->conf.ca);
+        headers = curl_slist_append(headers, auth);
+        explicit_bzero(auth, strlen(auth));
+        return headers;
+}
+
+/* Why no answer came from the server. */
+static int remote_error(wsctl_ctx *ctx, CURLcode rc, const char *curl_err, const char *method, const char *path,
+                        long timeout_ms, hd_error *err)
+{
+        const char *why = *curl_err ? curl_err : curl_easy_strerror(rc);
+
+        if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+                return hd_error_set(err, HD_E_IO, "cannot verify hostd at %s with %s: %s", ctx->conf.server,
+                                    ctx->conf.ca ? ctx->conf.ca : "the system's CA certificates", why);
+        if (rc == CURLE_OPERATION_TIMEDOUT)
+                return hd_error_set(err, HD_E_IO, "hostd at %s did not answer %s %s within %ld s", ctx->conf.server,
+                                    method, path, timeout_ms / 1000);
+        return hd_error_set(err, HD_E_IO, "cannot reach hostd at %s: %s (wsctl logout, or --socket, to use the "
+                                          "local socket)",
+                            ctx->conf.server, why);
+}
+
 int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const char *body, long timeout_ms,
                     wsctl_reply *reply, hd_error *err)
 {
@@ -65,18 +104,28 @@ int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const 
 
         if (!c)
                 return hd_error_set(err, HD_E_INTERNAL, "cannot initialize libcurl");
-        url = hd_asprintf("http://localhost%s", path);
+        if (wsctl_remote(ctx)) {
+                size_t n = strlen(ctx->conf.server);
+                url = hd_asprintf("%.*s%s", (int)(n && ctx->conf.server[n - 1] == '/' ? n - 1 : n), ctx->conf.server,
+                                  path);
+        } else {
+                url = hd_asprintf("http://localhost%s", path);
+        }
         headers = curl_slist_append(headers, "Accept: application/json");
         headers = curl_slist_append(headers, "Expect:");
         /* "Content-Type:" with no value stops curl sending its form default. */
         headers = curl_slist_append(headers, body ? "Content-Type: application/json" : "Content-Type:");
         curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_path);
         curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+        if (wsctl_remote(ctx)) {
+                headers = setup_remote(ctx, c, headers);
+        } else {
+                curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_path);
 #if LIBCURL_VERSION_NUM >= 0x075500
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+                curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
 #endif
+        }
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -93,6 +142,8 @@ int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const 
         }
         rc = curl_easy_perform(c);
         curl_slist_free_all(headers);
+        if (rc != CURLE_OK && wsctl_remote(ctx))
+                return remote_error(ctx, rc, curl_err, method, path, timeout_ms, err);
         if (rc == CURLE_COULDNT_CONNECT && (errnum = connect_errno(ctx->socket_path)) != 0) {
                 _cleanup_free_ char *msg = wsctl_unreachable_message(ctx->socket_path, errnum);
                 return hd_error_set(err, HD_E_IO, "%s", msg);
