@@ -24,7 +24,7 @@ static unsigned roles_of_user(const orch_user *u)
         return roles;
 }
 
-static void caller_from_user(api_caller *c, const orch_user *u)
+void api_caller_from_user(api_caller *c, const orch_user *u)
 {
         snprintf(c->user, sizeof(c->user), "%s", u->name);
         c->roles = roles_of_user(u);
@@ -57,7 +57,7 @@ int api_auth_token(api_request *req, const char *token, hd_error *err)
                                : hd_error_set(err, e.code, "%s", e.message);
         if (u->disabled_at)
                 return refuse_disabled(u, "its tokens do not work", err);
-        caller_from_user(c, u);
+        api_caller_from_user(c, u);
         c->method = "token";
         snprintf(c->credential, sizeof(c->credential), "token %s (%.64s)", t->id, t->name);
         c->scope_read_only = t->read_only;
@@ -79,6 +79,6 @@ int api_apply_user_record(api_request *req, bool is_root, hd_error *err)
                 return e.code == HD_E_NOT_FOUND ? 0 : hd_error_set(err, e.code, "%s", e.message);
         if (u->disabled_at)
                 return refuse_disabled(u, "hostd refuses its requests", err);
-        caller_from_user(&req->caller, u);
+        api_caller_from_user(&req->caller, u);
         return 0;
 }

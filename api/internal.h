@@ -107,6 +107,11 @@ int api_auth_oidc(api_request *req, const char *token, hd_error *err);
  * record's roles and groups (root excepted: always admin); a disabled
  * record is refused (HD_E_FORBIDDEN). */
 int api_apply_user_record(api_request *req, bool is_root, hd_error *err);
+/* The caller's name, roles (names this hostd does not know grant nothing)
+ * and groups from a user record (orchestrator/users.h), e.g. after an OIDC
+ * sign-in's orch_store_user_upsert_login(). */
+struct orch_user;
+void api_caller_from_user(api_caller *c, const struct orch_user *u);
 /* The value of a request header, or NULL. */
 const char *api_header(const api_request *req, const char *name);
 
