@@ -11,6 +11,7 @@ before anything is injected; start, stop and delete act on such workspaces
 for real. GPUs come from the fixture sysfs tree of an 8 x H100 board."""
 import os
 import re
+import shutil
 import sys
 import tempfile
 
@@ -276,4 +277,5 @@ except Exception as e:  # a setup step failed: say which, and fail
     note(h.log()[-3000:])
 finally:
     h.cleanup()
+    shutil.rmtree(work, ignore_errors=True)
 done()
