@@ -54,6 +54,7 @@ typedef struct api_config {
         const char *tls_key;       /* PEM: unencrypted private key, mode 0600 or stricter */
         const char *tls_min_version; /* "1.2" (default) or "1.3" */
         api_oidc_config oidc;
+        unsigned token_max_lifetime; /* seconds a new API token may live at most; 0: 90 days */
 } api_config;
 
 /* What a certificate says, for the log. */

@@ -3,19 +3,34 @@
  * wall clock, then turned into the request's caller. docs/oidc.md. */
 #include "api/internal.h"
 #include "api/oidc.h"
+#include "orchestrator/service.h"
+#include "orchestrator/users.h"
 
 #include <stdio.h>
 #include <time.h>
 
-/* A user is created at the first login and updated at each one (email,
- * groups, roles, last login) in the users table. The lead connects it here,
- * with the one call of the users store; an error (a disabled user, say)
- * refuses the request with that error. */
+/* A user is created at the first sign-in and updated at each one (email,
+ * groups, last login) in the users table; a disabled user is refused. */
 static int record_login(api_request *req, const api_oidc_identity *id, hd_error *err)
 {
-        (void)req;
-        (void)id;
-        (void)err;
+        _cleanup_(orch_user_freep) orch_user *u = NULL;
+        const char *groups[API_MAX_GROUPS];
+
+        for (size_t i = 0; i < id->n_groups; i++)
+                groups[i] = id->groups[i];
+        /* The record is made without roles: the mapped ones come from the
+         * token each time, so a group taken away at the IdP takes them too. */
+        u = orch_store_user_upsert_login(orch_service_store(api_service(req)), id->user, id->email[0] ? id->email : NULL,
+                                         groups, id->n_groups, NULL, 0, err);
+        if (!u)
+                return -1;
+        if (u->disabled_at)
+                return hd_error_set(err, HD_E_FORBIDDEN, "user '%s' is disabled: sign-in refused until a user-admin enables it",
+                                    u->name);
+        api_caller_from_user(&req->caller, u);
+        /* The IdP's groups grant their mapped roles at every sign-in, beside
+         * those a user-admin gave the record. */
+        req->caller.roles |= id->roles;
         return 0;
 }
 
@@ -29,11 +44,6 @@ int api_auth_oidc(api_request *req, const char *token, hd_error *err)
                 return hd_error_set(err, HD_E_UNAUTHENTICATED, "OIDC is not configured on this host (oidc_issuer)");
         if (api_oidc_authenticate(p, token, time(NULL), &id, err) < 0 || record_login(req, &id, err) < 0)
                 return -1;
-        snprintf(c->user, sizeof(c->user), "%s", id.user);
-        for (size_t i = 0; i < id.n_groups; i++)
-                snprintf(c->groups[i], sizeof(c->groups[i]), "%s", id.groups[i]);
-        c->n_groups = id.n_groups;
-        c->roles = id.roles;
         c->method = "oidc";
         snprintf(c->credential, sizeof(c->credential), "oidc:%s", id.subject);
         c->authenticated = true;

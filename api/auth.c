@@ -32,7 +32,8 @@ static void unix_groups(api_caller *c, const char *user, gid_t primary)
 }
 
 /* On the unix socket the kernel vouches for the peer: root is an admin (the
- * host's operator), any other user a member named after its account. */
+ * host's operator), any other user a member named after its account, unless
+ * a user record of that name says otherwise (auth-token.c). */
 static int auth_peer(api_request *req, hd_error *err)
 {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -54,6 +55,8 @@ static int auth_peer(api_request *req, hd_error *err)
         c->roles = cred.uid == 0 ? API_ROLE_ADMIN : API_ROLE_MEMBER;
         c->method = "unix";
         snprintf(c->credential, sizeof(c->credential), "uid %u", (unsigned)cred.uid);
+        if (api_apply_user_record(req, cred.uid == 0, err) < 0)
+                return -1;
         c->authenticated = true;
         return 0;
 }

@@ -61,6 +61,11 @@ int api_authorize(const api_request *req, api_perm perm, hd_error *err)
         if (c->scope_workspace[0] && perm != API_PERM_WORKSPACE_READ && perm != API_PERM_WORKSPACE_WRITE)
                 return hd_error_set(err, HD_E_FORBIDDEN, "this token may only be used on workspace '%s'",
                                     c->scope_workspace);
+        /* A write route without a workspace in its path makes one: not for a scoped token. */
+        if (c->scope_workspace[0] && perm == API_PERM_WORKSPACE_WRITE && !req->params[0])
+                return hd_error_set(err, HD_E_FORBIDDEN,
+                                    "this token may only be used on workspace '%s', not to make others",
+                                    c->scope_workspace);
         if (!(c->roles & roles_for[perm]))
                 return hd_error_set(err, HD_E_FORBIDDEN, "your roles do not allow %s %s", req->method, req->path);
         return 0;

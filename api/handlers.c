@@ -415,5 +415,13 @@ const api_route api_routes[] = {
         {"GET", "/v1/gpus", list_gpus, API_PERM_CATALOG_READ},
         {"POST", "/v1/gpus/refresh", refresh_gpus, API_PERM_HOST_WRITE},
         {"POST", "/v1/gpus/{address}/clear", clear_gpu, API_PERM_HOST_WRITE},
+        {"GET", "/v1/users", api_list_users, API_PERM_USER_READ},
+        {"POST", "/v1/users", api_create_user, API_PERM_USER_WRITE},
+        {"GET", "/v1/users/{name}", api_get_user, API_PERM_USER_READ},
+        {"PATCH", "/v1/users/{name}", api_update_user, API_PERM_USER_WRITE},
+        {"DELETE", "/v1/users/{name}", api_delete_user, API_PERM_USER_WRITE},
+        {"POST", "/v1/tokens", api_create_token, API_PERM_SIGNED_IN},
+        {"GET", "/v1/tokens", api_list_tokens, API_PERM_SIGNED_IN},
+        {"DELETE", "/v1/tokens/{id}", api_revoke_token, API_PERM_SIGNED_IN},
 };
 const size_t api_routes_count = HD_ARRAY_SIZE(api_routes);

@@ -105,6 +105,15 @@ int api_authenticate(api_request *req, hd_error *err);
 /* auth-token.c: an hostd API token ("hdt_..."); auth-oidc.c: an OIDC JWT. */
 int api_auth_token(api_request *req, const char *token, hd_error *err);
 int api_auth_oidc(api_request *req, const char *token, hd_error *err);
+/* auth-token.c: a unix-socket caller with a user record of its name gets the
+ * record's roles and groups (root excepted: always admin); a disabled
+ * record is refused (HD_E_FORBIDDEN). */
+int api_apply_user_record(api_request *req, bool is_root, hd_error *err);
+/* The caller's name, roles (names this hostd does not know grant nothing)
+ * and groups from a user record (orchestrator/users.h), e.g. after an OIDC
+ * sign-in's orch_store_user_upsert_login(). */
+struct orch_user;
+void api_caller_from_user(api_caller *c, const struct orch_user *u);
 /* The value of a request header, or NULL. */
 const char *api_header(const api_request *req, const char *name);
 
@@ -160,3 +169,15 @@ void api_list_templates(api_request *req);
 void api_get_template(api_request *req);
 void api_diff_template(api_request *req);
 void api_delete_template(api_request *req);
+
+/* users.c and tokens.c: /v1/users and /v1/tokens (docs/identity.md). */
+void api_list_users(api_request *req);
+void api_create_user(api_request *req);
+void api_get_user(api_request *req);
+void api_update_user(api_request *req);
+void api_delete_user(api_request *req);
+void api_create_token(api_request *req);
+void api_list_tokens(api_request *req);
+void api_revoke_token(api_request *req);
+/* The longest lifetime a new API token may have (token_max_lifetime), seconds. */
+unsigned api_token_max_lifetime(const api_request *req);

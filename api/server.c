@@ -56,6 +56,11 @@ const char *api_version(const api_request *req)
         return req->server->cfg.version ? req->server->cfg.version : "unknown";
 }
 
+unsigned api_token_max_lifetime(const api_request *req)
+{
+        return req->server->cfg.token_max_lifetime ? req->server->cfg.token_max_lifetime : 90u * 24 * 3600;
+}
+
 /* Bind the unix socket, replacing a stale one, with the configured mode and
  * group set before anyone can connect (bind under a umask that allows nothing). */
 static int listen_unix(const api_config *cfg, hd_error *err)

@@ -91,6 +91,8 @@ static const key_def keys[] = {
         {"oidc_groups_claim", T_STRING, OFF(oidc_groups_claim), 0, 0, NULL, "OIDC: the claim holding the groups"},
         {"oidc_role_map", T_STRING, OFF(oidc_role_map), 0, 0, NULL, "OIDC: group=role, ... (others: member)"},
         {"oidc_email_domains", T_STRING, OFF(oidc_email_domains), 0, 0, NULL, "OIDC: allowed email domains, comma-separated"},
+        {"token_max_lifetime", T_DURATION, OFF(token_max_lifetime), 60, 10u * 366 * 86400, NULL, "longest lifetime of an API token"},
+        {"bootstrap_token_file", T_PATH, OFF(bootstrap_token_file), 0, 0, NULL, "first start's admin token (default <state_dir>/bootstrap-token)"},
 };
 
 static char **str_field(hostd_config *cfg, const key_def *k)
@@ -144,6 +146,8 @@ void hostd_config_defaults(hostd_config *cfg)
                 .oidc_jwks_max_age = 3600,
                 .oidc_user_claim = hd_strdup("preferred_username"),
                 .oidc_groups_claim = hd_strdup("groups"),
+                .token_max_lifetime = 90 * 86400,
+                .bootstrap_token_file = hd_strdup("/var/lib/hostd/bootstrap-token"),
         };
 }
 
@@ -317,6 +321,11 @@ int hostd_config_load(hostd_config *cfg, const char *path, hd_error *err)
                         return bad(err, path, line, "'%s' has no value", key);
                 if (set_value(cfg, k, val, path, line, err) < 0)
                         return -1;
+        }
+        /* The bootstrap token lives in the state directory unless named. */
+        if (!seen[key_index("bootstrap_token_file")]) {
+                free(cfg->bootstrap_token_file);
+                cfg->bootstrap_token_file = hd_path_join(cfg->state_dir, "bootstrap-token");
         }
         /* Naming a bridge replaces the default network (naming both is an error). */
         if (seen[key_index("bridge")] && !seen[key_index("network")]) {

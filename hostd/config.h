@@ -59,6 +59,8 @@ typedef struct hostd_config {
         unsigned oidc_clock_skew, oidc_jwks_refresh_min, oidc_jwks_max_age; /* seconds */
         char *oidc_user_claim, *oidc_groups_claim;
         char *oidc_role_map, *oidc_email_domains;
+        unsigned token_max_lifetime;         /* seconds an API token may live at most */
+        char *bootstrap_token_file;          /* the first start's admin token; default <state_dir>/bootstrap-token */
 } hostd_config;
 
 /* Fill *cfg with the built-in defaults (always succeeds). */

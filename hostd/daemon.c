@@ -7,6 +7,7 @@
 #include "common/common.h"
 #include "hostd/workers.h"
 #include "orchestrator/service.h"
+#include "orchestrator/users.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -45,6 +46,25 @@ static void load_templates(orch_service *svc, const char *dir)
                 log_info("templates: %zu new version%s from %s", pushed, pushed == 1 ? "" : "s", dir);
         }
         orch_template_errors_clear(&errs);
+}
+
+/* The first start's admin token: where it is, never what it is. */
+static void bootstrap_token(orch_service *svc, const hostd_config *cfg)
+{
+        orch_bootstrap_result res;
+        hd_error err = {0};
+
+        if (orch_api_token_bootstrap(orch_service_store(svc), cfg->bootstrap_token_file, cfg->token_max_lifetime, &res,
+                                     &err) < 0)
+                log_warning("bootstrap token: %s", err.message);
+        else if (res == ORCH_BOOTSTRAP_CREATED)
+                log_notice("no admin token existed: a bootstrap admin token (user %s) is in %s, readable by root "
+                           "only; make your own with it, then revoke it",
+                           ORCH_BOOTSTRAP_USER, cfg->bootstrap_token_file);
+        else if (res == ORCH_BOOTSTRAP_FILE_EXISTS)
+                log_notice("no admin token exists, and %s is there already: left alone (remove it and restart "
+                           "for a new bootstrap token)",
+                           cfg->bootstrap_token_file);
 }
 
 static void *agent_thread(void *arg)
@@ -168,6 +188,7 @@ int hostd_run(const hostd_config *cfg)
                 .tls_cert = cfg->tls_cert,
                 .tls_key = cfg->tls_key,
                 .tls_min_version = cfg->tls_min_version,
+                .token_max_lifetime = cfg->token_max_lifetime,
         };
         api_tls_info tls;
 
@@ -182,6 +203,7 @@ int hostd_run(const hostd_config *cfg)
         log_info("hostd %s: libvirt %s, domains of type %s, state in %s", HOSTD_VERSION, cfg->libvirt_uri,
                  orch_service_virt_type(svc), cfg->state_dir);
         load_templates(svc, cfg->templates_dir);
+        bootstrap_token(svc, cfg);
         n = orch_reconcile(svc, log_reconcile, NULL, &err);
         if (n < 0)
                 log_warning("reconciliation failed: %s", err.message);

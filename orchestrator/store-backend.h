@@ -9,6 +9,7 @@
 #pragma once
 
 #include "orchestrator/store.h"
+#include "orchestrator/users.h"
 
 typedef enum orch_ws_key {
         ORCH_WS_BY_ID,
@@ -76,6 +77,32 @@ struct orch_store_ops {
         /* reason NULL: clear the quarantine. HD_E_NOT_FOUND for an unknown address. */
         int (*gpu_quarantine)(orch_store *st, const char *address, const char *reason,
                               int64_t now, hd_error *err);
+
+        /* Users and API tokens (users.h); records arrive checked, times set. */
+        int (*user_insert)(orch_store *st, const orch_user *u, hd_error *err);
+        int (*user_get)(orch_store *st, const char *name, orch_user *out, hd_error *err);
+        int (*user_list)(orch_store *st, orch_user_list *out, hd_error *err);
+        int (*user_update)(orch_store *st, const char *name, const orch_user_update *u, int64_t now,
+                           hd_error *err);
+        /* Deletes the user's tokens in the same transaction. */
+        int (*user_delete)(orch_store *st, const char *name, hd_error *err);
+        /* login: name, email, groups, roles (for a new record only); *out
+         * gets the record as stored. */
+        int (*user_upsert_login)(orch_store *st, const orch_user *login, int64_t now, orch_user *out,
+                                 hd_error *err);
+        /* t is complete; hash is the token's. Checks, in the transaction, that
+         * the owner exists and no live token of the owner has the name. */
+        int (*token_insert)(orch_store *st, const orch_api_token *t, const char *hash, hd_error *err);
+        /* By id, or by hash (by_hash); hash_out (65 bytes, may be NULL) gets
+         * the stored hash. HD_E_NOT_FOUND when there is none. */
+        int (*token_get)(orch_store *st, bool by_hash, const char *key, orch_api_token *out, char *hash_out,
+                         hd_error *err);
+        int (*token_list)(orch_store *st, const char *owner, orch_api_token_list *out, hd_error *err);
+        int (*token_revoke)(orch_store *st, const char *id, int64_t now, hd_error *err);
+        /* last_used_at = now, unless it is already within ORCH_TOKEN_TOUCH_S of now. */
+        int (*token_touch)(orch_store *st, const char *id, int64_t now, hd_error *err);
+        /* Whether an enabled user with role admin holds a live token without scopes. */
+        int (*token_admin_exists)(orch_store *st, int64_t now, bool *found, hd_error *err);
 };
 
 struct orch_store {

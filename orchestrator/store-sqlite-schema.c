@@ -118,6 +118,37 @@ const char *const orch_sqlite_migrations[] = {
         "ALTER TABLE workspaces ADD COLUMN lifetime_action TEXT NOT NULL DEFAULT 'stop'"
         "  CONSTRAINT workspaces_lifetime_action CHECK (lifetime_action IN ('stop', 'delete'));"
         "ALTER TABLE workspaces ADD COLUMN policy_state TEXT;",
+
+        /* Users and API tokens (orchestrator/users.h). Groups and roles are
+         * space-separated names (their characters exclude spaces). A token
+         * is kept only as its SHA-256, unique so that it finds its row;
+         * tokens go with their user. */
+        "CREATE TABLE users ("
+        "  name TEXT PRIMARY KEY NOT NULL,"
+        "  email TEXT,"
+        "  group_names TEXT NOT NULL DEFAULT '',"
+        "  role_names TEXT NOT NULL DEFAULT '',"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL,"
+        "  disabled_at INTEGER,"
+        "  last_login_at INTEGER,"
+        "  created_by TEXT);"
+        "CREATE TABLE api_tokens ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  hash TEXT NOT NULL CONSTRAINT api_tokens_hash_unique UNIQUE"
+        "    CONSTRAINT api_tokens_hash_hex CHECK (length(hash) = 64),"
+        "  name TEXT NOT NULL,"
+        "  owner TEXT NOT NULL"
+        "    CONSTRAINT api_tokens_owner REFERENCES users(name) ON DELETE CASCADE,"
+        "  created_by TEXT,"
+        "  created_at INTEGER NOT NULL,"
+        "  expires_at INTEGER NOT NULL,"
+        "  last_used_at INTEGER,"
+        "  revoked_at INTEGER,"
+        "  read_only INTEGER NOT NULL DEFAULT 0 CONSTRAINT api_tokens_read_only_bool"
+        "    CHECK (read_only IN (0, 1)),"
+        "  workspace TEXT);"
+        "CREATE INDEX api_tokens_by_owner ON api_tokens(owner, created_at);",
 };
 
 const size_t orch_sqlite_migration_count = HD_ARRAY_SIZE(orch_sqlite_migrations);

@@ -1,7 +1,7 @@
 /* store-sqlite.c — the embedded sqlite backend of the store: opening and
  * migrating (the steps are in store-sqlite-schema.c), the connection's
- * settings, and each operation as one transaction. The only file of hostd
- * that includes sqlite3.h.
+ * settings, and each operation as one transaction (users and API tokens:
+ * store-sqlite-users.c).
  *
  * Settings, chosen at every open:
  *   journal_mode=WAL     readers never wait for the writer; a crash leaves
@@ -36,44 +36,9 @@
 
 #define BUSY_TIMEOUT_MS 10000
 
-typedef struct sq_store {
-        orch_store base; /* first: an orch_store * is a sq_store * */
-        sqlite3 *db;
-        pthread_mutex_t lock;
-        int version;
-} sq_store;
+/* ---- helpers (declared in store-sqlite.h for the other sqlite files) --------- */
 
-HD_DEFINE_CLEANUP(sqlite3_stmt *, sqlite3_finalize)
-#define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
-
-/* ---- helpers ---------------------------------------------------------------- */
-
-static sq_store *sq_lock(orch_store *st)
-{
-        sq_store *s = (sq_store *)st;
-
-        pthread_mutex_lock(&s->lock);
-        return s;
-}
-
-static void sq_unlockp(sq_store **s)
-{
-        if (*s)
-                pthread_mutex_unlock(&(*s)->lock);
-}
-
-/* Every operation starts with this line: the handle's mutex, held until return. */
-#define SQ_LOCKED(st) _cleanup_(sq_unlockp) sq_store *s = sq_lock(st)
-
-/* The value of `call`, an int expression that may use `s`, run as one write
- * transaction under the handle's mutex: committed when it gives 0. */
-#define SQ_IN_TX(st, op, err, call)                                                  \
-        ({                                                                           \
-                SQ_LOCKED(st);                                                       \
-                tx_begin(s, (op), (err)) < 0 ? -1 : tx_end(s, (call), (op), (err)); \
-        })
-
-static int sq_error(sq_store *s, int rc, const char *op, hd_error *err)
+int sq_error(sq_store *s, int rc, const char *op, hd_error *err)
 {
         return hd_error_set(err, HD_E_STORE, "store: %s: %s%s", op, sqlite3_errmsg(s->db),
                             (rc & 0xff) == SQLITE_BUSY
@@ -89,14 +54,14 @@ static bool is_fk_error(sq_store *s, int rc)
                (rc == SQLITE_CONSTRAINT_TRIGGER && strstr(sqlite3_errmsg(s->db), "FOREIGN KEY"));
 }
 
-static int sq_exec(sq_store *s, const char *sql, const char *op, hd_error *err)
+int sq_exec(sq_store *s, const char *sql, const char *op, hd_error *err)
 {
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
         return rc == SQLITE_OK ? 0 : sq_error(s, rc, op, err);
 }
 
-static sqlite3_stmt *sq_prep(sq_store *s, const char *sql, const char *op, hd_error *err)
+sqlite3_stmt *sq_prep(sq_store *s, const char *sql, const char *op, hd_error *err)
 {
         sqlite3_stmt *stmt = NULL;
         int rc = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL);
@@ -108,7 +73,7 @@ static sqlite3_stmt *sq_prep(sq_store *s, const char *sql, const char *op, hd_er
         return stmt;
 }
 
-static void bind_text(sqlite3_stmt *stmt, int i, const char *v)
+void bind_text(sqlite3_stmt *stmt, int i, const char *v)
 {
         if (v)
                 sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC);
@@ -117,7 +82,7 @@ static void bind_text(sqlite3_stmt *stmt, int i, const char *v)
 }
 
 /* 0 in a struct is NULL in the table. */
-static void bind_time(sqlite3_stmt *stmt, int i, int64_t v)
+void bind_time(sqlite3_stmt *stmt, int i, int64_t v)
 {
         if (v)
                 sqlite3_bind_int64(stmt, i, v);
@@ -125,28 +90,26 @@ static void bind_time(sqlite3_stmt *stmt, int i, int64_t v)
                 sqlite3_bind_null(stmt, i);
 }
 
-static char *col_text(sqlite3_stmt *stmt, int i)
+char *col_text(sqlite3_stmt *stmt, int i)
 {
         const unsigned char *t = sqlite3_column_text(stmt, i);
 
         return t ? hd_strdup((const char *)t) : NULL;
 }
 
-/* Run a statement that returns no row. */
-static int sq_done(sq_store *s, sqlite3_stmt *stmt, const char *op, hd_error *err)
+int sq_done(sq_store *s, sqlite3_stmt *stmt, const char *op, hd_error *err)
 {
         int rc = sqlite3_step(stmt);
 
         return rc == SQLITE_DONE ? 0 : sq_error(s, rc, op, err);
 }
 
-static int tx_begin(sq_store *s, const char *op, hd_error *err)
+int tx_begin(sq_store *s, const char *op, hd_error *err)
 {
         return sq_exec(s, "BEGIN IMMEDIATE", op, err);
 }
 
-/* Commit when r is 0, roll back otherwise; returns r, or -1 if the commit fails. */
-static int tx_end(sq_store *s, int r, const char *op, hd_error *err)
+int tx_end(sq_store *s, int r, const char *op, hd_error *err)
 {
         if (r == 0 && sq_exec(s, "COMMIT", op, err) == 0)
                 return 0;
@@ -155,11 +118,8 @@ static int tx_end(sq_store *s, int r, const char *op, hd_error *err)
         return -1;
 }
 
-/* Step through a query, appending one item per row with read(). */
-typedef int (*row_reader)(sqlite3_stmt *stmt, void *item, hd_error *err);
-
-static int collect(sq_store *s, sqlite3_stmt *stmt, void **items, size_t *count,
-                   size_t item_size, row_reader read, const char *op, hd_error *err)
+int collect(sq_store *s, sqlite3_stmt *stmt, void **items, size_t *count,
+            size_t item_size, row_reader read, const char *op, hd_error *err)
 {
         size_t cap = 0;
         int rc;
@@ -179,11 +139,8 @@ static int collect(sq_store *s, sqlite3_stmt *stmt, void **items, size_t *count,
         return rc == SQLITE_DONE ? 0 : sq_error(s, rc, op, err);
 }
 
-/* Run a query with at most one text parameter (key, may be NULL for none)
- * that answers at most one row, and read() it into item.
- * 0 with a row, 1 without one, -1 on error. */
-static int query_one(sq_store *s, const char *sql, const char *key, row_reader read,
-                     void *item, const char *op, hd_error *err)
+int query_one(sq_store *s, const char *sql, const char *key, row_reader read,
+              void *item, const char *op, hd_error *err)
 {
         _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(s, sql, op, err);
         int rc;
@@ -1385,4 +1342,5 @@ static const struct orch_store_ops sq_ops = {
         .gpu_list = sq_gpu_list,
         .gpu_held = sq_gpu_held,
         .gpu_quarantine = sq_gpu_quarantine,
+        SQ_USER_OPS,
 };

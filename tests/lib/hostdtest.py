@@ -148,7 +148,9 @@ default_disk = 4G
         except OSError:
             return ""
 
-    def request(self, method, path, body=None, raw=None, headers=None, timeout=60):
+    def request(self, method, path, body=None, raw=None, headers=None, timeout=60, stream=False):
+        """One request; with stream, a 200 answer's body (an event stream
+        that never ends) is not read."""
         conn = UnixHTTPConnection(self.socket, timeout=timeout)
         try:
             data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -162,6 +164,8 @@ default_disk = 4G
                 # is sent, as HTTP allows: read the answer it left.
                 r = http.client.HTTPResponse(conn.sock, method=method)
                 r.begin()
+            if stream and r.status == 200:
+                return Response(r.status, "")
             return Response(r.status, r.read().decode("utf-8", "replace"))
         finally:
             conn.close()

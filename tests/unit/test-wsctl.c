@@ -6,15 +6,19 @@
  * streams come from a queue of their own; with none queued hostd has no
  * event stream (404), and when a queue runs out the user pressed ^C. */
 #include "tools/wsctl/cli.c"
+#include "tools/wsctl/config.c"
 #include "tools/wsctl/format.c"
 #include "tools/wsctl/gpus.c"
 #include "tools/wsctl/idle.c"
 #include "tools/wsctl/images.c"
 #include "tools/wsctl/keys.c"
+#include "tools/wsctl/login.c"
 #include "tools/wsctl/request.c"
 #include "tools/wsctl/sse.c"
 #include "tools/wsctl/ssh.c"
 #include "tools/wsctl/templates.c"
+#include "tools/wsctl/tokens.c"
+#include "tools/wsctl/users.c"
 #include "tools/wsctl/wait.c"
 #include "tools/wsctl/watch.c"
 #include "tools/wsctl/workspaces.c"
@@ -34,6 +38,7 @@ static struct {
 } answers[16];
 static size_t nanswers, next_answer;
 static hd_buf requests = HD_BUF_INIT; /* "METHOD PATH[ BODY]\n" per request */
+static char last_server[256];         /* where the last request went: the server after login, "" the socket */
 
 int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const char *body, long timeout_ms,
                     wsctl_reply *reply, hd_error *err)
@@ -41,6 +46,7 @@ int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const 
         size_t i = next_answer < nanswers ? next_answer++ : nanswers - 1;
 
         hd_buf_appendf(&requests, "%s %s%s%s\n", method, path, body ? " " : "", body ? body : "");
+        snprintf(last_server, sizeof(last_server), "%s", wsctl_remote(ctx) ? ctx->conf.server : "");
         if (nanswers == 0 || answers[i].status == UNREACHABLE) {
                 _cleanup_free_ char *msg = wsctl_unreachable_message(ctx->socket_path, ENOENT);
                 return hd_error_set(err, HD_E_IO, "%s", msg);
@@ -1171,6 +1177,235 @@ static void test_images(void)
         result_free(&r);
 }
 
+/* ---- identity: tokens, users, login ------------------------------------- */
+
+#define TOKEN_ANSWER                                                                                              \
+        "{\"id\":\"tok-0123456789abcdef\",\"name\":\"ci\",\"user\":\"alice\",\"state\":\"live\","                  \
+        "\"expires_at\":\"2030-01-01T00:00:00Z\",\"scopes\":{\"read_only\":true,\"workspace\":\"ws-1\"},"          \
+        "\"token\":\"hdt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"
+
+static void test_tokens(void)
+{
+        result r;
+
+        reset();
+        answer(201, TOKEN_ANSWER);
+        r = run("token", "create", "ci", "--expires", "7d", "--read-only", "--workspace", "dev", NULL);
+        CHECK(r.rc == 0, "token create succeeds");
+        CHECK_STR(requests.data,
+                  "POST /v1/tokens {\"name\":\"ci\",\"expires_in\":604800,\"read_only\":true,\"workspace\":\"dev\"}\n",
+                  "it sends the name, the lifetime in seconds and the scopes");
+        CHECK_STR(r.out, "hdt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+                  "the token alone goes to stdout (TOKEN=$(wsctl token create …))");
+        CHECK_CONTAINS(r.err, "shown only this once", "stderr says it will not be shown again");
+        result_free(&r);
+
+        reset();
+        answer(201, TOKEN_ANSWER);
+        r = run("token", "create", "--user", "bob", "laptop", NULL);
+        CHECK_STR(requests.data, "POST /v1/tokens {\"name\":\"laptop\",\"expires_in\":2592000,\"user\":\"bob\"}\n",
+                  "without --expires a token lives 30 days; --user makes one for another user");
+        result_free(&r);
+
+        reset();
+        answer(201, TOKEN_ANSWER);
+        r = run("token", "create", "ci", "--expires", "soon", NULL);
+        CHECK(r.rc == WSCTL_EXIT_USAGE && *requests.data == '\0', "a bad --expires is a usage error, nothing sent");
+        CHECK_CONTAINS(r.err, "'soon'", "naming the value");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"tokens\":[" TOKEN_ANSWER "]}");
+        r = run("token", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "GET /v1/tokens\n") == 0, "token (list) asks for the caller's tokens");
+        CHECK_CONTAINS(r.out, "ID                    NAME  USER   STATE  EXPIRES", "a table with a header");
+        CHECK_CONTAINS(r.out, "tok-0123456789abcdef  ci    alice  live   in ", "a row per token, expiry ahead");
+        CHECK_CONTAINS(r.out, "read-only, workspace ws-1", "and its scopes");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"tokens\":[]}");
+        r = run("token", "list", "--user", "b@x", NULL);
+        CHECK_STR(requests.data, "GET /v1/tokens?user=b%40x\n", "--user asks for another user's, escaped");
+        CHECK_CONTAINS(r.out, "no tokens", "an empty list says so");
+        result_free(&r);
+        reset();
+        answer(200, "{\"tokens\":[]}");
+        r = run("token", "list", "--all", NULL);
+        CHECK_STR(requests.data, "GET /v1/tokens?all=true\n", "--all asks for everybody's");
+        result_free(&r);
+
+        reset();
+        answer(204, "");
+        r = run("token", "revoke", "tok-0123456789abcdef", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "DELETE /v1/tokens/tok-0123456789abcdef\n") == 0,
+              "token revoke ID sends DELETE");
+        CHECK_STR(r.out, "revoked token tok-0123456789abcdef\n", "and says so");
+        result_free(&r);
+        reset();
+        r = run("token", "revoke", NULL);
+        CHECK(r.rc == WSCTL_EXIT_USAGE && strstr(r.err, "missing the token's ID"), "revoke without an ID is a usage error");
+        result_free(&r);
+}
+
+#define USER_ANSWER                                                                                          \
+        "{\"name\":\"alice\",\"email\":\"a@example.org\",\"roles\":[\"member\",\"auditor\"],\"groups\":[\"ml\"]," \
+        "\"disabled\":false,\"created_at\":\"2026-01-01T00:00:00Z\"}"
+
+static void test_users(void)
+{
+        result r;
+
+        reset();
+        answer(201, USER_ANSWER);
+        r = run("user", "create", "alice", "--roles", "member,auditor", "--groups", "ml", "--email", "a@example.org",
+                NULL);
+        CHECK(r.rc == 0, "user create succeeds");
+        CHECK_STR(requests.data,
+                  "POST /v1/users {\"roles\":[\"member\",\"auditor\"],\"groups\":[\"ml\"],\"email\":\"a@example.org\","
+                  "\"name\":\"alice\"}\n",
+                  "it sends the comma-separated roles and groups as lists");
+        CHECK_CONTAINS(r.out, "roles:    member, auditor", "and shows the user made");
+        result_free(&r);
+
+        reset();
+        answer(200, USER_ANSWER);
+        r = run("user", "update", "alice", "--groups", "", NULL);
+        CHECK_STR(requests.data, "PATCH /v1/users/alice {\"groups\":[]}\n", "--groups \"\" clears the groups");
+        result_free(&r);
+        reset();
+        r = run("user", "update", "alice", NULL);
+        CHECK(r.rc == WSCTL_EXIT_USAGE && *requests.data == '\0', "update with nothing to change is a usage error");
+        result_free(&r);
+
+        reset();
+        answer(200, USER_ANSWER);
+        r = run("user", "disable", "alice", NULL);
+        CHECK_STR(requests.data, "PATCH /v1/users/alice {\"disabled\":true}\n", "disable sends disabled: true");
+        CHECK_STR(r.out, "disabled user alice: its tokens stop working now\n", "and says what it means");
+        result_free(&r);
+        reset();
+        answer(200, USER_ANSWER);
+        r = run("user", "enable", "alice", NULL);
+        CHECK_STR(requests.data, "PATCH /v1/users/alice {\"disabled\":false}\n", "enable sends disabled: false");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"users\":[" USER_ANSWER "]}");
+        r = run("user", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "GET /v1/users\n") == 0, "user (list) lists users");
+        CHECK_CONTAINS(r.out, "alice  member, auditor  ml      a@example.org  enabled", "one row per user");
+        result_free(&r);
+
+        reset();
+        answer(403, "{\"error\":{\"code\":\"forbidden\",\"message\":\"only an admin may grant role admin\"}}");
+        r = run("user", "create", "boss", "--roles", "admin", NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR && strcmp(r.err, "wsctl: only an admin may grant role admin\n") == 0,
+              "a refusal exits 1 with hostd's message");
+        result_free(&r);
+}
+
+static void test_login(void)
+{
+        _cleanup_free_ char *conf = hd_path_join(tmpdir, "home/.config/hostd/wsctl.conf");
+        _cleanup_free_ char *tokfile = write_file("token", "  hdt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA \n");
+        _cleanup_free_ char *text = NULL;
+        struct stat st;
+        result r;
+
+        reset();
+        r = run("login", "--server", "http://hostd.example.org", "--token-file", tokfile, NULL);
+        CHECK(r.rc == WSCTL_EXIT_USAGE && strstr(r.err, "https://") && *requests.data == '\0',
+              "login refuses a server that is not https://, sending nothing");
+        result_free(&r);
+
+        reset();
+        answer(401, "{\"error\":{\"code\":\"unauthenticated\",\"message\":\"unknown token\"}}");
+        r = run("login", "--server", "https://hostd.example.org:8443", "--token-file", tokfile, NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR && strstr(r.err, "refused the token: unknown token") && access(conf, F_OK) < 0,
+              "a token the server refuses is not kept");
+        CHECK_STR(last_server, "https://hostd.example.org:8443", "login asked the server, not the socket");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"workspaces\":[]}");
+        answer(200, "{\"tokens\":[{\"user\":\"alice\"}]}");
+        r = run("login", "--server", "https://hostd.example.org:8443", "--ca", tokfile, "--token-file", tokfile, NULL);
+        CHECK(r.rc == 0 && strstr(r.out, "logged in to https://hostd.example.org:8443 as alice"),
+              "login checks the token, then says as whom it is logged in");
+        CHECK(stat(conf, &st) == 0 && (st.st_mode & 0777) == 0600, "wsctl.conf is written mode 0600");
+        hd_read_file(conf, 4096, &text, NULL, NULL);
+        CHECK(text && strstr(text, "server = https://hostd.example.org:8443\n") && strstr(text, "ca = /tmp/") &&
+                      strstr(text, "token = hdt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"),
+              "it holds the server, the CA's absolute path and the trimmed token");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"workspaces\":[]}");
+        r = run("list", NULL);
+        CHECK(r.rc == 0 && strcmp(last_server, "https://hostd.example.org:8443") == 0,
+              "once logged in, commands go to the server");
+        result_free(&r);
+        reset();
+        answer(200, "{\"workspaces\":[]}");
+        r = run("--socket", "/run/x.sock", "list", NULL);
+        CHECK(r.rc == 0 && last_server[0] == '\0', "--socket still chooses the local socket");
+        result_free(&r);
+
+        chmod(conf, 0640);
+        reset();
+        answer(200, "{\"workspaces\":[]}");
+        r = run("list", NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR && strstr(r.err, "may be read by others (mode 0640)") && *requests.data == '\0',
+              "a wsctl.conf others may read is refused, and nothing is sent");
+        result_free(&r);
+
+        reset();
+        r = run("logout", NULL);
+        CHECK(r.rc == 0 && strstr(r.out, "logged out") && access(conf, F_OK) < 0, "logout removes wsctl.conf");
+        result_free(&r);
+        reset();
+        answer(200, "{\"workspaces\":[]}");
+        r = run("list", NULL);
+        CHECK(r.rc == 0 && last_server[0] == '\0', "logged out, commands use the socket again");
+        result_free(&r);
+}
+
+static void test_config_parse(void)
+{
+        static const struct {
+                const char *text, *error;
+        } cases[] = {
+                {"server = https://h\ntoken = t\ncolour = red\n", "unknown key 'colour'"},
+                {"server = https://h\nserver = https://i\ntoken = t\n", "set twice"},
+                {"server = https://h\n", "needs both server and token"},
+                {"server = http://h\ntoken = t\n", "https://"},
+                {"server = https://h\ntoken = t\nca = relative.pem\n", "absolute"},
+                {"server = https://h\ntoken = a b\n", "not usable"},
+                {"server https://h\n", "expected 'key = value'"},
+        };
+        bool all = true;
+
+        for (size_t i = 0; i < HD_ARRAY_SIZE(cases); i++) {
+                _cleanup_free_ char *text = hd_strdup(cases[i].text);
+                wsctl_config c = {0};
+                hd_error err = {0};
+
+                if (wsctl_config_parse("wsctl.conf", text, &c, &err) == 0 || !strstr(err.message, cases[i].error)) {
+                        printf("# case %zu: %s\n", i, err.message);
+                        all = false;
+                }
+                wsctl_config_clear(&c);
+        }
+        CHECK(all, "malformed wsctl.conf files are refused with a message saying what is wrong");
+        _cleanup_free_ char *text = hd_strdup("# comment\n\nserver = https://h:8443/ \n  token = hdt_x\n");
+        wsctl_config c = {0};
+        CHECK(wsctl_config_parse("f", text, &c, NULL) == 0 && strcmp(c.server, "https://h:8443/") == 0 &&
+                      strcmp(c.token, "hdt_x") == 0 && !c.ca,
+              "a good one parses, comments and blanks skipped, the CA optional");
+        wsctl_config_clear(&c);
+}
+
 int main(void)
 {
         _cleanup_free_ char *home = NULL;
@@ -1206,6 +1441,10 @@ int main(void)
         test_images();
         test_templates();
         test_gpus();
+        test_tokens();
+        test_users();
+        test_login();
+        test_config_parse();
 
         hd_buf_free(&requests);
         hd_buf_free(&stream_requests);

@@ -95,6 +95,37 @@ static const wsctl_command commands[] = {
          "  clear ADDRESS     make a quarantined GPU (its reset failed) free again (admin)\n"
          "  ADDRESS is a PCI address, 0000:3b:00.0 or 3b:00.0.\n",
          wsctl_cmd_gpus},
+        {"login", "keep a server, its CA and an API token: wsctl then talks HTTPS to that server",
+         "--server URL [--ca FILE] [--token-file FILE]",
+         "  --server URL      https://host:port of hostd's TLS listener\n"
+         "  --ca FILE         the CA certificate(s) that signed the server's (default: the system's)\n"
+         "  --token-file FILE read the token from FILE (default: standard input, asked for on a terminal)\n"
+         "  The token is checked against the server first; then server, CA and token go to\n"
+         "  $XDG_CONFIG_HOME/hostd/wsctl.conf (~/.config/hostd/wsctl.conf), mode 0600.\n",
+         wsctl_cmd_login},
+        {"logout", "forget what wsctl login kept (the token stays valid until revoked)", "", NULL, wsctl_cmd_logout},
+        {"token", "make, list or revoke API tokens", "[list [--user NAME | --all]] | create NAME [OPTIONS] | revoke ID",
+         "  list              your tokens (the default); --user NAME or --all: others'\n"
+         "                    (user-admin, auditor, admin)\n"
+         "  create NAME       make a token; it is printed once, alone on standard output:\n"
+         "    --expires DUR   its lifetime (12h, 30d; default 30d; at most hostd's token_max_lifetime)\n"
+         "    --read-only     it may only read (GET)\n"
+         "    --workspace W   it may only be used on workspace W\n"
+         "    --user NAME     for another user (user-admin, admin)\n"
+         "  revoke ID         revoke a token (it stops working at once)\n",
+         wsctl_cmd_token},
+        {"user", "list, show, create, change, disable, enable or delete users (user-admin, admin)",
+         "[list] | show NAME | create NAME [OPTIONS] | update NAME OPTIONS | disable NAME | enable NAME | delete NAME",
+         "  list, show NAME   users and their roles (auditors too)\n"
+         "  create NAME       a new user (roles: member unless --roles says otherwise)\n"
+         "  update NAME       change what the options give:\n"
+         "    --email ADDR    email address (\"\" clears it)\n"
+         "    --groups A,B    the groups, replacing the old ones (\"\" for none)\n"
+         "    --roles A,B     the roles: admin, template-admin, user-admin, auditor, member\n"
+         "  disable NAME      refuse the user and every token of theirs, at once\n"
+         "  enable NAME       undo disable\n"
+         "  delete NAME       remove the user and its tokens (its workspaces stay)\n",
+         wsctl_cmd_user},
 };
 
 static const char exit_codes_help[] =
@@ -108,13 +139,16 @@ static const char exit_codes_help[] =
 
 static const char env_help[] =
         "Environment:\n"
-        "  HOSTD_SOCKET        hostd's socket (default " WSCTL_DEFAULT_SOCKET ")\n"
+        "  HOSTD_SOCKET        hostd's socket (default " WSCTL_DEFAULT_SOCKET "); set, it is used even\n"
+        "                      after wsctl login\n"
+        "  XDG_CONFIG_HOME     where hostd/wsctl.conf (wsctl login) is; default ~/.config\n"
         "  WSCTL_IMAGE         default image of create\n"
         "  WSCTL_SSH_WRAPPER   words put before ssh, e.g. \"ip netns exec NS\"\n";
 
 static const char common_help[] =
         "  --json            print hostd's JSON answer (pretty, sorted keys)\n"
-        "  --socket PATH     hostd's socket (default $HOSTD_SOCKET, else " WSCTL_DEFAULT_SOCKET ")\n"
+        "  --socket PATH     hostd's socket (default $HOSTD_SOCKET, else " WSCTL_DEFAULT_SOCKET ");\n"
+        "                    given, wsctl uses it even after wsctl login\n"
         "  -h, --help        this help\n";
 
 static void vmessage(wsctl_ctx *ctx, const char *fmt, va_list ap)
@@ -254,6 +288,7 @@ int wsctl_getopt(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv
                         continue;
                 case 'S':
                         ctx->socket_path = optarg;
+                        ctx->socket_explicit = true;
                         continue;
                 case '?':
                         bad_option(what, sizeof(what), argc, argv);
@@ -271,6 +306,21 @@ int wsctl_getopt(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv
         }
 }
 
+/* Run cmd with what wsctl login kept, unless a socket was asked for (login
+ * and logout replace or remove it, so they do not read it). */
+static int run_command(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv)
+{
+        hd_error err = {0};
+        int rc;
+
+        if (!ctx->socket_explicit && cmd->run != wsctl_cmd_login && cmd->run != wsctl_cmd_logout &&
+            wsctl_config_load(&ctx->conf, &err) < 0)
+                return wsctl_fail(ctx, WSCTL_EXIT_ERROR, "%s", err.message);
+        rc = cmd->run(ctx, cmd, argc, argv);
+        wsctl_config_clear(&ctx->conf);
+        return rc;
+}
+
 int wsctl_main(wsctl_ctx *ctx, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -283,6 +333,7 @@ int wsctl_main(wsctl_ctx *ctx, int argc, char **argv)
         if (!ctx->socket_path) {
                 const char *env = getenv("HOSTD_SOCKET");
                 ctx->socket_path = env && *env ? env : WSCTL_DEFAULT_SOCKET;
+                ctx->socket_explicit = env && *env;
         }
         optind = 0; /* glibc: a full re-initialization, so wsctl_main can run again */
         while ((c = wsctl_getopt(ctx, NULL, argc, argv, "+", opts, &rc)) != -1) {
@@ -310,5 +361,5 @@ int wsctl_main(wsctl_ctx *ctx, int argc, char **argv)
         argv += optind;
         argc -= optind;
         optind = 0;
-        return cmd->run(ctx, cmd, argc, argv);
+        return run_command(ctx, cmd, argc, argv);
 }

@@ -1,7 +1,8 @@
 /* http.c — the one file of wsctl that uses libcurl: one HTTP request to hostd
- * over its unix socket (HTTPS to a remote hostd comes later), with time
- * limits, no proxy and no redirects, and the event stream's long GET.
- * Everything else sees wsctl_http_send and wsctl_http_stream. */
+ * over its unix socket, or, after wsctl login, over HTTPS to the server kept
+ * in wsctl.conf (verified against its CA, with the API token as a bearer
+ * token), with time limits, no proxy and no redirects, and the event
+ * stream's long GET. Everything else sees wsctl_http_send and wsctl_http_stream. */
 #include "tools/wsctl/wsctl.h"
 
 #include <curl/curl.h>
@@ -53,29 +54,79 @@ static CURL *handle(wsctl_ctx *ctx)
         return ctx->http;
 }
 
-/* What every request to hostd has: the socket, no proxy, no redirect. */
-static void common_options(wsctl_ctx *ctx, CURL *c, const char *url, struct curl_slist *headers, char *curl_err)
+/* The URL of path: on the server wsctl logged in to, or on the socket. */
+static char *request_url(wsctl_ctx *ctx, const char *path)
+{
+        size_t n;
+
+        if (!wsctl_remote(ctx))
+                return hd_asprintf("http://localhost%s", path);
+        n = strlen(ctx->conf.server);
+        return hd_asprintf("%.*s%s", (int)(n && ctx->conf.server[n - 1] == '/' ? n - 1 : n), ctx->conf.server, path);
+}
+
+/* HTTPS to the server: only https, the peer and its name verified, the token
+ * as a bearer token. Returns the headers with the Authorization line added. */
+static struct curl_slist *setup_remote(wsctl_ctx *ctx, CURL *c, struct curl_slist *headers)
+{
+        _cleanup_free_ char *auth = hd_asprintf("Authorization: Bearer %s", ctx->conf.token);
+
+#if LIBCURL_VERSION_NUM >= 0x075500
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+#else
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
+#endif
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (ctx->conf.ca)
+                curl_easy_setopt(c, CURLOPT_CAINFO, ctx->conf.ca);
+        headers = curl_slist_append(headers, auth);
+        explicit_bzero(auth, strlen(auth));
+        return headers;
+}
+
+/* What every request to hostd has: the server (HTTPS with the token) or the
+ * socket, no proxy, no redirect. Returns the headers to free after the transfer. */
+static struct curl_slist *common_options(wsctl_ctx *ctx, CURL *c, const char *url, struct curl_slist *headers,
+                                         char *curl_err)
 {
         curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_path);
+        if (wsctl_remote(ctx)) {
+                headers = setup_remote(ctx, c, headers);
+        } else {
+                curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_path);
+#if LIBCURL_VERSION_NUM >= 0x075500
+                curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+#endif
+        }
         curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(c, CURLOPT_USERAGENT, "wsctl/" HOSTD_VERSION);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+        return headers;
 }
 
 /* A transfer that got no (whole) answer, in the user's words. */
 static int transfer_error(wsctl_ctx *ctx, CURLcode rc, const char *method, const char *path, long timeout_ms,
                           const char *curl_err, hd_error *err)
 {
+        const char *why = *curl_err ? curl_err : curl_easy_strerror(rc);
         int errnum;
 
+        if (wsctl_remote(ctx)) {
+                if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+                        return hd_error_set(err, HD_E_IO, "cannot verify hostd at %s with %s: %s", ctx->conf.server,
+                                            ctx->conf.ca ? ctx->conf.ca : "the system's CA certificates", why);
+                if (rc == CURLE_OPERATION_TIMEDOUT)
+                        return hd_error_set(err, HD_E_IO, "hostd at %s did not answer %s %s within %ld s",
+                                            ctx->conf.server, method, path, timeout_ms / 1000);
+                return hd_error_set(err, HD_E_IO,
+                                    "cannot reach hostd at %s: %s (wsctl logout, or --socket, to use the local socket)",
+                                    ctx->conf.server, why);
+        }
         if (rc == CURLE_COULDNT_CONNECT && (errnum = connect_errno(ctx->socket_path)) != 0) {
                 _cleanup_free_ char *msg = wsctl_unreachable_message(ctx->socket_path, errnum);
                 return hd_error_set(err, HD_E_IO, "%s", msg);
@@ -83,8 +134,7 @@ static int transfer_error(wsctl_ctx *ctx, CURLcode rc, const char *method, const
         if (rc == CURLE_OPERATION_TIMEDOUT)
                 return hd_error_set(err, HD_E_IO, "hostd did not answer %s %s within %ld s (on %s)", method, path,
                                     timeout_ms / 1000, ctx->socket_path);
-        return hd_error_set(err, HD_E_IO, "request to hostd on %s failed: %s", ctx->socket_path,
-                            *curl_err ? curl_err : curl_easy_strerror(rc));
+        return hd_error_set(err, HD_E_IO, "request to hostd on %s failed: %s", ctx->socket_path, why);
 }
 
 int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const char *body, long timeout_ms,
@@ -99,12 +149,12 @@ int wsctl_http_send(wsctl_ctx *ctx, const char *method, const char *path, const 
 
         if (!c)
                 return hd_error_set(err, HD_E_INTERNAL, "cannot initialize libcurl");
-        url = hd_asprintf("http://localhost%s", path);
+        url = request_url(ctx, path);
         headers = curl_slist_append(headers, "Accept: application/json");
         headers = curl_slist_append(headers, "Expect:");
         /* "Content-Type:" with no value stops curl sending its form default. */
         headers = curl_slist_append(headers, body ? "Content-Type: application/json" : "Content-Type:");
-        common_options(ctx, c, url, headers, curl_err);
+        headers = common_options(ctx, c, url, headers, curl_err);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
@@ -158,7 +208,7 @@ static int stream_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 int wsctl_http_stream(wsctl_ctx *ctx, const char *path, const char *last_event_id, long timeout_ms,
                       wsctl_stream_fn fn, void *opaque, wsctl_reply *reply, hd_error *err)
 {
-        _cleanup_free_ char *url = hd_asprintf("http://localhost%s", path);
+        _cleanup_free_ char *url = request_url(ctx, path);
         _cleanup_free_ char *id_header = NULL;
         stream_state st = {.fn = fn, .opaque = opaque, .other = HD_BUF_INIT};
         struct curl_slist *headers = NULL;
@@ -176,7 +226,7 @@ int wsctl_http_stream(wsctl_ctx *ctx, const char *path, const char *last_event_i
                 id_header = hd_asprintf("Last-Event-ID: %s", last_event_id);
                 headers = curl_slist_append(headers, id_header);
         }
-        common_options(ctx, st.c, url, headers, curl_err);
+        headers = common_options(ctx, st.c, url, headers, curl_err);
         curl_easy_setopt(st.c, CURLOPT_TIMEOUT_MS, timeout_ms);
         /* hostd sends a heartbeat every 15 s: silence for longer is a dead connection. */
         curl_easy_setopt(st.c, CURLOPT_LOW_SPEED_LIMIT, 1L);

@@ -36,6 +36,11 @@ char *wsctl_unreachable_message(const char *socket_path, int errnum)
         }
 }
 
+bool wsctl_remote(const wsctl_ctx *ctx)
+{
+        return ctx->conf.server && !ctx->socket_explicit;
+}
+
 int wsctl_request(wsctl_ctx *ctx, const char *method, const char *path, json_t *body, long timeout_ms,
                   wsctl_reply *reply, hd_error *err)
 {

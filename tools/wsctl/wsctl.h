@@ -34,12 +34,22 @@ enum {
 #define WSCTL_POLL_TIMEOUT_MS 10000L  /* one status poll of --wait */
 #define WSCTL_IMPORT_TIMEOUT_MS 0L    /* image import checksums whole files: no limit */
 
+/* What `wsctl login` stored (config.c): where to talk HTTPS to, and as whom. */
+typedef struct wsctl_config {
+        char *server; /* "https://host:port"; NULL: not logged in (the unix socket) */
+        char *ca;     /* absolute path of the CA certificates to verify it with; NULL: the system's */
+        char *token;  /* sent as Authorization: Bearer */
+        char *path;   /* the file it came from */
+} wsctl_config;
+
 typedef struct wsctl_ctx {
         const char *socket_path;
+        bool socket_explicit; /* --socket or $HOSTD_SOCKET: the socket even when logged in */
         bool json;
         FILE *out, *err;
         unsigned poll_ms; /* --wait's poll interval; the first delay before reopening an event stream */
         void *http;       /* http.c's connection handle, NULL until the first request */
+        wsctl_config conf;
 } wsctl_ctx;
 
 typedef struct wsctl_command wsctl_command;
@@ -161,6 +171,30 @@ char *wsctl_path(const char *collection, const char *name, const char *suffix);
 /* RFC 3986 percent-escaping of one path segment. */
 char *wsctl_escape(const char *s);
 
+/* Whether requests go to a server over HTTPS (logged in, no socket asked for). */
+bool wsctl_remote(const wsctl_ctx *ctx);
+
+/* ---- config.c: wsctl.conf, written by wsctl login ------------------------- */
+
+/* $XDG_CONFIG_HOME/hostd/wsctl.conf, else HOME/.config/hostd/wsctl.conf (caller frees). */
+char *wsctl_config_path(const char *home);
+/* 1 loaded, 0 when there is no file, -1 with err when it is refused: not the
+ * user's own, readable or writable by others, or malformed. */
+int wsctl_config_load(wsctl_config *c, hd_error *err);
+/* Parse the text of a config file (changed in place) into c. */
+int wsctl_config_parse(const char *path, char *text, wsctl_config *c, hd_error *err);
+/* Write c (server, ca, token) atomically, mode 0600, its directory 0700. */
+int wsctl_config_save(const wsctl_config *c, hd_error *err);
+/* 1 removed, 0 there was none. */
+int wsctl_config_remove(hd_error *err);
+void wsctl_config_clear(wsctl_config *c);
+/* A token is 1 to 8192 printable characters without spaces. */
+bool wsctl_token_text_valid(const char *t);
+/* s without leading and trailing white space (cut in place). */
+char *wsctl_trim(char *s);
+/* An https:// URL with a host. */
+int wsctl_server_check(const char *url, hd_error *err);
+
 /* ---- format.c: human output ---------------------------------------------- */
 
 typedef struct wsctl_table {
@@ -276,3 +310,12 @@ int wsctl_cmd_template(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char 
 int wsctl_cmd_gpus(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 /* watch.c */
 int wsctl_cmd_watch(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+
+/* ---- identity (login.c, tokens.c, users.c; docs/identity.md) ------------- */
+
+int wsctl_cmd_login(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+int wsctl_cmd_logout(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+int wsctl_cmd_token(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+int wsctl_cmd_user(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+/* "a,b,c" as a JSON array of strings ("" is the empty array). */
+json_t *wsctl_split_list(const char *s);
