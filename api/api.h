@@ -22,6 +22,11 @@ typedef struct api_config {
         unsigned max_connections;
         unsigned threads;          /* size of the connection thread pool */
         const char *version;       /* reported by /v1/health */
+        /* The audit log (docs/audit.md); audit_db NULL: none (tests only). */
+        const char *audit_file;    /* the JSONL file for the SIEM */
+        const char *audit_db;      /* hostd's database, as the store opened it */
+        unsigned audit_retention_days; /* 0: keep every record in the database */
+        void (*log_error)(const char *line); /* what the audit log must say to the daemon's log */
 } api_config;
 
 api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error *err);

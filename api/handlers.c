@@ -1,5 +1,6 @@
 /* handlers.c — the route table and one handler per route; each parses the
  * request, calls the orchestrator and renders the answer. */
+#include "api/audit.h"
 #include "api/internal.h"
 #include "api/views.h"
 #include "orchestrator/service.h"
@@ -413,5 +414,6 @@ const api_route api_routes[] = {
         {"GET", "/v1/gpus", list_gpus, API_PERM_CATALOG_READ},
         {"POST", "/v1/gpus/refresh", refresh_gpus, API_PERM_HOST_WRITE},
         {"POST", "/v1/gpus/{address}/clear", clear_gpu, API_PERM_HOST_WRITE},
+        {"GET", "/v1/audit", api_list_audit, API_PERM_AUDIT_READ},
 };
 const size_t api_routes_count = HD_ARRAY_SIZE(api_routes);

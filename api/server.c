@@ -1,5 +1,6 @@
 /* server.c — the libmicrohttpd server on hostd's unix socket: accept,
  * collect the body within its limit, identify the caller, dispatch. */
+#include "api/audit.h"
 #include "api/internal.h"
 
 #include <errno.h>
@@ -20,11 +21,17 @@ struct api_server {
         api_config cfg;
         char *socket_path;
         int listen_fd;
+        api_audit *audit;
 };
 
 orch_service *api_service(const api_request *req)
 {
         return req->server->svc;
+}
+
+api_audit *api_audit_of(const api_request *req)
+{
+        return req->server ? req->server->audit : NULL;
 }
 
 const char *api_version(const api_request *req)
@@ -96,7 +103,6 @@ static void describe_request(api_request *req, struct MHD_Connection *conn)
 static void dispatch(api_request *req)
 {
         const api_route *route = NULL;
-        char storage[512];
         hd_error err = {0};
         int r;
 
@@ -104,7 +110,9 @@ static void dispatch(api_request *req)
                 api_reply_errorf(req, HD_E_INVALID, "request path is too long");
                 return;
         }
-        r = api_route_match(req->method, req->path, &route, req->params, storage, sizeof(storage));
+        r = api_route_match(req->method, req->path, &route, req->params, req->param_storage,
+                            sizeof(req->param_storage));
+        req->route = r == 0 ? route : NULL;
         if (r == 404) {
                 api_reply_errorf(req, HD_E_NOT_FOUND, "no such path: %s", req->path);
                 return;
@@ -122,6 +130,9 @@ static void dispatch(api_request *req)
                 api_reply_error(req, &err);
                 return;
         }
+        /* A mutating request runs only when its record can be written. */
+        if (api_audit_begin(req) < 0)
+                return;
         route->handler(req);
 }
 
@@ -173,6 +184,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         req->body_too_large = true;
                         api_reply_errorf(req, HD_E_TOO_LARGE, "request body is larger than %zu bytes",
                                          srv->cfg.max_body);
+                        api_audit_end(req);
                         return send_reply(conn, req);
                 }
                 return MHD_YES;
@@ -189,6 +201,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 api_reply_errorf(req, HD_E_TOO_LARGE, "request body is larger than %zu bytes", srv->cfg.max_body);
         else
                 dispatch(req);
+        /* Every mutating request and every 401 leaves one record, whatever its answer. */
+        api_audit_end(req);
         return send_reply(conn, req);
 }
 
@@ -219,6 +233,23 @@ api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error 
         srv->cfg = *cfg;
         srv->socket_path = hd_strdup(cfg->socket_path);
         srv->listen_fd = fd;
+        if (cfg->audit_db) {
+                api_audit_config acfg = {
+                        .file = cfg->audit_file,
+                        .db = cfg->audit_db,
+                        .retention_days = cfg->audit_retention_days,
+                        .alert = cfg->log_error,
+                };
+
+                srv->audit = api_audit_open(&acfg, err);
+                if (!srv->audit) {
+                        unlink(srv->socket_path);
+                        close(fd);
+                        free(srv->socket_path);
+                        free(srv);
+                        return NULL;
+                }
+        }
         srv->mhd = MHD_start_daemon(
                 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, srv,
                 MHD_OPTION_LISTEN_SOCKET, fd,
@@ -229,6 +260,7 @@ api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error 
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                 MHD_OPTION_END);
         if (!srv->mhd) {
+                api_audit_close(srv->audit);
                 unlink(srv->socket_path);
                 close(fd);
                 free(srv->socket_path);
@@ -244,6 +276,7 @@ void api_server_stop(api_server *srv)
         if (!srv)
                 return;
         MHD_stop_daemon(srv->mhd);
+        api_audit_close(srv->audit);
         close(srv->listen_fd);
         unlink(srv->socket_path);
         free(srv->socket_path);

@@ -66,6 +66,8 @@ static const key_def keys[] = {
         {"gpu_rom_bar", T_ENUM, OFF(gpu_rom_bar), 0, 0, on_off, "off hides passed-through cards' option ROM"},
         {"templates_dir", T_PATH, OFF(templates_dir), 0, 0, NULL, "template files pushed at start (missing: none)"},
         {"hugepages_min_memory", T_SIZE, OFF(hugepages_min_memory), 0, 1ull << 42, NULL, "hugepage backing from this memory up (0 never)"},
+        {"audit_file", T_PATH, OFF(audit_file), 0, 0, NULL, "audit log as JSON lines, for the SIEM (docs/audit.md)"},
+        {"audit_retention_days", T_UINT, OFF(audit_retention_days), 0, 36500, NULL, "audit records kept in the database (0 forever)"},
 };
 
 static char **str_field(hostd_config *cfg, const key_def *k)
@@ -107,6 +109,8 @@ void hostd_config_defaults(hostd_config *cfg)
                 .hugepages_min_memory = 0,
                 .gpu_rom_bar = hd_strdup("on"),
                 .templates_dir = hd_strdup("/etc/hostd/templates"),
+                .audit_file = hd_strdup("/var/log/hostd/audit.jsonl"),
+                .audit_retention_days = 365,
         };
 }
 

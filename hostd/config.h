@@ -42,6 +42,8 @@ typedef struct hostd_config {
         uint64_t hugepages_min_memory;       /* guests with at least this memory use hugepages; 0 never */
         char *gpu_rom_bar;                   /* "on" (default) or "off": hide the cards' option ROM BAR */
         char *templates_dir;                 /* *.json templates pushed at start */
+        char *audit_file;                    /* the audit log's JSONL file (docs/audit.md) */
+        unsigned audit_retention_days;       /* audit records kept in the database; 0 forever */
 } hostd_config;
 
 /* Fill *cfg with the built-in defaults (always succeeds). */

@@ -27,6 +27,11 @@ static void log_agent(void *ctx, const char *line)
         log_info("agent: %s", line);
 }
 
+static void log_audit(const char *line)
+{
+        log_error("%s", line);
+}
+
 /* Push the template directory's files as versions: all of them, or none
  * with every error logged (the versions pushed before stay usable). */
 static void load_templates(orch_service *svc, const char *dir)
@@ -113,6 +118,7 @@ static int wait_for_stop(const sigset_t *set)
 
 int hostd_run(const hostd_config *cfg)
 {
+        _cleanup_free_ char *db = hd_path_join(cfg->state_dir, "hostd.db");
         orch_params params;
         orch_service *svc;
         hostd_workers *workers;
@@ -130,6 +136,10 @@ int hostd_run(const hostd_config *cfg)
                 .max_connections = cfg->api_max_connections,
                 .threads = 4,
                 .version = HOSTD_VERSION,
+                .audit_file = cfg->audit_file,
+                .audit_db = db,
+                .audit_retention_days = cfg->audit_retention_days,
+                .log_error = log_audit,
         };
 
         block_signals(&set);
