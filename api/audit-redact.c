@@ -16,7 +16,7 @@
 
 #define STRING_MAX 512   /* longer strings become "[N bytes, sha256:…]" */
 #define DEPTH_MAX 8
-#define ITEMS_MAX 256    /* members or items kept of one object or array */
+#define ITEMS_MAX 64     /* members or items kept of one object or array */
 
 static const char redacted[] = "[redacted]";
 

@@ -143,7 +143,7 @@ const char *const orch_sqlite_migrations[] = {
         "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only records up to the"
         " retention anchor may be removed'); END;"
         "CREATE TRIGGER audit_anchor_forward BEFORE UPDATE ON audit_anchor"
-        "  WHEN NEW.seq < OLD.seq"
+        "  WHEN NEW.seq <= OLD.seq"
         "  BEGIN SELECT RAISE(ABORT, 'the audit anchor only moves forward'); END;"
         "CREATE TRIGGER audit_anchor_no_delete BEFORE DELETE ON audit_anchor"
         "  BEGIN SELECT RAISE(ABORT, 'the audit anchor cannot be removed'); END;",
