@@ -36,6 +36,7 @@ struct api_audit {
         int64_t head_seq;             /* 0: the log is empty */
         char head_hash[API_AUDIT_HASH_LEN + 1];
         char problem[HD_ERRMSG_MAX];  /* the file disagrees with the database: refuse until moved aside */
+        char told[HD_ERRMSG_MAX];     /* the last reason the daemon's log was given ("" while all is well) */
         json_t *queue[QUEUE_MAX];
         size_t nqueue;
         unsigned long long lost;
@@ -397,10 +398,29 @@ static int flush(api_audit *a, hd_error *err)
         return 0;
 }
 
+/* Tell the daemon's log when the log becomes unavailable, when the reason
+ * changes, and when it is back; not once per refused request. */
+static void tell(api_audit *a, const hd_error *err)
+{
+        const char *now = err ? err->message : "";
+
+        if (strcmp(now, a->told) == 0)
+                return;
+        if (*now)
+                alertf(a, "audit log unavailable, mutating requests are refused until it is back: %s", now);
+        else
+                alertf(a, "audit log available again (%s)", a->path);
+        snprintf(a->told, sizeof(a->told), "%s", now);
+}
+
 int api_audit_append(api_audit *a, json_t *rec, hd_error *err)
 {
         LOCKED(a);
         _cleanup_free_ char *text = NULL;
+        hd_error local = {0};
+
+        if (!err)
+                err = &local;
 
         if (a->nqueue == QUEUE_MAX) {
                 a->lost++;
@@ -410,22 +430,31 @@ int api_audit_append(api_audit *a, json_t *rec, hd_error *err)
         } else {
                 a->queue[a->nqueue++] = rec;
         }
-        if (flush(a, err) == 0)
+        if (flush(a, err) == 0) {
+                tell(a, NULL);
                 return 0;
+        }
+        tell(a, err);
         /* Say what could not be recorded where an operator will see it. */
         text = rec && a->nqueue && a->queue[a->nqueue - 1] == rec ? api_audit_canonical(rec) : NULL;
-        alertf(a, "audit log unavailable (%s); %zu record%s wait in memory%s%s", err ? err->message : "?",
-               a->nqueue, a->nqueue == 1 ? "" : "s", text ? "; the newest: " : "", text ? text : "");
+        alertf(a, "audit: %zu record%s not yet written wait%s in memory%s%s", a->nqueue, a->nqueue == 1 ? "" : "s",
+               a->nqueue == 1 ? "s" : "", text ? "; the newest: " : "", text ? text : "");
         return -1;
 }
 
 int api_audit_ready(api_audit *a, hd_error *err)
 {
         LOCKED(a);
+        hd_error local = {0};
 
-        if (ensure_file(a, err) < 0 || orch_audit_store_check(a->store, err) < 0)
+        if (!err)
+                err = &local;
+        if (ensure_file(a, err) < 0 || orch_audit_store_check(a->store, err) < 0 || flush(a, err) < 0) {
+                tell(a, err);
                 return -1;
-        return flush(a, err);
+        }
+        tell(a, NULL);
+        return 0;
 }
 
 /* ---- retention -------------------------------------------------------------------- */
@@ -506,7 +535,7 @@ api_audit *api_audit_open(const api_audit_config *cfg, hd_error *err)
                 return NULL;
         }
         if (hd_mkdir_p(dirname(dir), 0750, &ferr) < 0 || ensure_file(a, &ferr) < 0)
-                alertf(a, "audit log unavailable, mutating requests are refused until it is: %s", ferr.message);
+                tell(a, &ferr);
         if (a->retention_days && pthread_create(&a->pruner, NULL, pruner, a) == 0)
                 a->pruner_running = true;
         return a;

@@ -169,17 +169,21 @@ static void test_fail_closed(void)
                 return;
         rename(file, aside);
         mkdir(file, 0700);
+        alerts[0] = '\0';
         CHECK(api_audit_ready(a, &err) < 0 && strstr(err.message, file),
               "with a directory where the file was, the gate refuses and names the file");
-        alerts[0] = '\0';
-        CHECK(append(a, "test while broken") < 0 && strstr(alerts, "wait in memory") &&
+        CHECK(append(a, "test while broken") < 0 && strstr(alerts, "waits in memory") &&
                       strstr(alerts, "test while broken"),
               "a record that cannot be written waits in memory, and the daemon's log shows it");
         CHECK(orch_audit_store_get(api_audit_store(a), 4, &row, NULL) < 0,
               "it is in neither place: the database did not commit without the file");
         CHECK(api_audit_ready(a, NULL) < 0, "the gate stays shut while a record waits");
+        CHECK(strstr(alerts, "audit log unavailable") && strstr(alerts, file) &&
+                      strstr(strstr(alerts, "audit log unavailable") + 1, "audit log unavailable") == NULL,
+              "the daemon's log is told why once, not once per refusal");
         rmdir(file);
-        CHECK(api_audit_ready(a, NULL) == 0, "once the path is usable again the gate opens");
+        CHECK(api_audit_ready(a, NULL) == 0 && strstr(alerts, "available again"),
+              "once the path is usable again the gate opens, and the daemon's log hears it");
         CHECK(orch_audit_store_get(api_audit_store(a), 4, &row, NULL) == 0 && strstr(row.body, "test while broken"),
               "and the waiting record was written first, as record 4");
         orch_audit_row_clear(&row);

@@ -962,9 +962,11 @@ static void audit_log(int n, char **page, char **file_text)
                 free(body);
                 free(line);
         }
-        *page = json_dumps(json_pack("{s:o,s:n,s:n,s:{s:i,s:s}}", "records", records, "next", "anchor", "head",
-                                     "seq", n, "hash", hash),
-                           JSON_COMPACT);
+        json_t *o = json_pack("{s:o,s:n,s:n,s:{s:i,s:s}}", "records", records, "next", "anchor", "head", "seq", n,
+                              "hash", hash);
+
+        *page = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
         *file_text = hd_buf_steal(&lines);
 }
 
