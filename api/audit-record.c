@@ -77,16 +77,17 @@ static json_t *singular(const char *seg, size_t len)
 /* The resource: the collection before the route's last {param} and that
  * param's value; without a param, the route's first collection and the id
  * or name the answer (or else the request body) gives. */
-static json_t *resource_json(const api_request *req, const json_t *body)
+static json_t *resource_json(const api_request *req, const api_route *route, const char *const *params,
+                             const json_t *body)
 {
         const char *seg[16], *p, *id = NULL;
         size_t len[16], n = 0, type = 0;
         int nparams = 0;
         const json_t *from;
 
-        if (!req->route)
+        if (!route)
                 return json_pack("{s:n,s:n}", "type", "id");
-        p = req->route->pattern + (strncmp(req->route->pattern, "/v1/", 4) == 0 ? 3 : 0);
+        p = route->pattern + (strncmp(route->pattern, "/v1/", 4) == 0 ? 3 : 0);
         while (*p == '/' && n < HD_ARRAY_SIZE(seg)) {
                 seg[n] = ++p;
                 len[n] = strcspn(p, "/");
@@ -100,7 +101,7 @@ static json_t *resource_json(const api_request *req, const json_t *body)
         if (n == 0)
                 return json_pack("{s:n,s:n}", "type", "id");
         if (nparams && nparams <= API_MAX_PARAMS)
-                id = req->params[nparams - 1];
+                id = params[nparams - 1];
         if (!nparams) {
                 from = req->status < 300 && json_is_object(req->response) ? req->response : body;
                 id = json_string_value(json_object_get(from, "id"));
@@ -181,19 +182,27 @@ json_t *api_audit_request_record(const api_request *req)
         _cleanup_free_ char *action = NULL;
         const char *error = NULL;
         unsigned status = req->status ? req->status : 500;
-        char now[32];
+        const api_route *route = req->route;
+        const char *params[API_MAX_PARAMS];
+        char now[32], storage[512];
+
+        memcpy(params, req->params, sizeof(params));
 
         if (!req->body_too_large && req->body.len)
                 body = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, NULL);
         if (status >= 400)
                 error = json_string_value(json_object_get(json_object_get(req->response, "error"), "code"));
-        action = hd_asprintf("%s %s", req->method, req->route ? req->route->pattern : "(no route)");
+        /* A request refused before dispatch (413) still names its route. */
+        if (!route && strlen(req->path) <= 400 &&
+            api_route_match(req->method, req->path, &route, params, storage, sizeof(storage)) != 0)
+                route = NULL;
+        action = hd_asprintf("%s %s", req->method, route ? route->pattern : "(no route)");
         api_audit_time(api_audit_now_ms(), now);
         return json_pack("{s:i,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:o,s:o,s:o}", "v", 1, "time", now,
                          "request_id", req->request_id, "actor", actor_json(req), "source", source_json(req),
                          "user_agent", api_audit_text(req->user_agent[0] ? req->user_agent : NULL), "action",
                          api_audit_text(action), "path", api_audit_redact_string(req->path, bearer_of(req)),
-                         "resource", resource_json(req, body), "outcome", (int)status, "error",
+                         "resource", resource_json(req, route, params, body), "outcome", (int)status, "error",
                          api_audit_text(error), "query", query_json(req), "diff", diff_json(req, body));
 }
 

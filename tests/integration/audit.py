@@ -121,6 +121,13 @@ try:
               and new[0]["path"] == path,
               f"{method} {pattern} (answered {r.status}) leaves exactly one record", new)
 
+    before = head(h)
+    r = h.request("POST", "/v1/templates", raw=b"x" * (2 << 20))
+    new = records_after(h, before)
+    check(r.status == 413 and len(new) == 1 and new[0]["action"] == "POST /v1/templates"
+          and new[0]["outcome"] == 413 and "not read" in new[0]["diff"],
+          "a body over the limit, refused before dispatch, still leaves one record naming its route", new)
+
     # ---- GET requests: none -------------------------------------------------------------
     before = head(h)
     gets = [p for m, p in routes if m == "GET"]
