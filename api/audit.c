@@ -463,12 +463,15 @@ long long api_audit_prune(api_audit *a, int64_t cutoff_ms, hd_error *err)
 {
         LOCKED(a);
         _cleanup_(json_decrefp) json_t *rec = NULL;
+        hd_error local = {0};
         orch_audit_row last = {0};
         int64_t anchor_seq = 0;
         char anchor_hash[API_AUDIT_HASH_LEN + 1], cutoff[32];
         long long n;
         int r;
 
+        if (!err)
+                err = &local;
         api_audit_time(cutoff_ms, cutoff);
         r = orch_audit_store_last_before(a->store, cutoff, &last, err);
         if (r != 0)
@@ -519,9 +522,16 @@ static void *pruner(void *arg)
 
 api_audit *api_audit_open(const api_audit_config *cfg, hd_error *err)
 {
-        api_audit *a = hd_malloc0(sizeof(*a));
-        _cleanup_free_ char *dir = hd_strdup(cfg->file);
+        _cleanup_free_ char *dir = NULL;
         hd_error ferr = {0};
+        api_audit *a;
+
+        if (!cfg->file || cfg->file[0] != '/' || !cfg->db) {
+                hd_error_set(err, HD_E_INVALID, "the audit log needs an absolute file path and the database");
+                return NULL;
+        }
+        a = hd_malloc0(sizeof(*a));
+        dir = hd_strdup(cfg->file);
 
         pthread_mutex_init(&a->lock, NULL);
         pthread_cond_init(&a->wake, NULL);
