@@ -33,7 +33,7 @@ PKGS := libvirt libxml-2.0 libguestfs sqlite3 libmicrohttpd jansson libcrypto li
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl jansson 2>/dev/null)
-CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl jansson 2>/dev/null)
+CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl jansson libcrypto 2>/dev/null)
 
 WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wpointer-arith -Wwrite-strings \
 	-Wstrict-prototypes -Wmissing-prototypes -Wold-style-definition -Wvla \

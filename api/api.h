@@ -55,6 +55,11 @@ typedef struct api_config {
         const char *tls_min_version; /* "1.2" (default) or "1.3" */
         api_oidc_config oidc;
         unsigned token_max_lifetime; /* seconds a new API token may live at most; 0: 90 days */
+        /* The audit log (docs/audit.md); audit_db NULL: none (tests only). */
+        const char *audit_file;    /* the JSONL file for the SIEM */
+        const char *audit_db;      /* hostd's database, as the store opened it */
+        unsigned audit_retention_days; /* 0: keep every record in the database */
+        void (*log_error)(const char *line); /* what the audit log must say to the daemon's log */
 } api_config;
 
 /* What a certificate says, for the log. */

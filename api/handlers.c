@@ -1,6 +1,7 @@
 /* handlers.c — the route table and one handler per route; each parses the
  * request, calls the orchestrator and renders the answer. */
 #include "api/events.h"
+#include "api/audit.h"
 #include "api/internal.h"
 #include "api/views.h"
 #include "orchestrator/service.h"
@@ -423,5 +424,6 @@ const api_route api_routes[] = {
         {"POST", "/v1/tokens", api_create_token, API_PERM_SIGNED_IN},
         {"GET", "/v1/tokens", api_list_tokens, API_PERM_SIGNED_IN},
         {"DELETE", "/v1/tokens/{id}", api_revoke_token, API_PERM_SIGNED_IN},
+        {"GET", "/v1/audit", api_list_audit, API_PERM_AUDIT_READ},
 };
 const size_t api_routes_count = HD_ARRAY_SIZE(api_routes);

@@ -72,6 +72,8 @@ typedef struct api_request {
         char request_id[33];       /* 32 hex digits, also sent back as X-Request-Id */
         api_caller caller;
         const char *params[API_MAX_PARAMS]; /* {name} segments of the matched route */
+        char param_storage[512];   /* what params point into */
+        const struct api_route *route; /* the matched route, NULL before or without one */
         void *conn;                /* struct MHD_Connection * */
         api_server *server;
         /* The response the handler chose. */

@@ -2,6 +2,7 @@
  * https.c) its TLS port: accept, hold connections to their deadlines,
  * collect the body within its limit, identify the caller (refusing an
  * address with too many failed attempts), dispatch. */
+#include "api/audit.h"
 #include "api/events.h"
 #include "api/https.h"
 #include "api/oidc.h"
@@ -34,6 +35,7 @@ struct api_server {
         int listen_fd;            /* the unix socket (libmicrohttpd has its own copy) */
         api_oidc *oidc;            /* NULL: OIDC is off */
         api_streams *streams;
+        api_audit *audit;
 };
 
 api_streams *api_server_streams(const api_request *req)
@@ -44,6 +46,11 @@ api_streams *api_server_streams(const api_request *req)
 orch_service *api_service(const api_request *req)
 {
         return req->server->svc;
+}
+
+api_audit *api_audit_of(const api_request *req)
+{
+        return req->server ? req->server->audit : NULL;
 }
 
 api_oidc *api_server_oidc(const api_request *req)
@@ -167,7 +174,6 @@ static int authenticate(api_request *req, hd_error *err)
 static void dispatch(api_request *req)
 {
         const api_route *route = NULL;
-        char storage[512];
         hd_error err = {0};
         int r;
 
@@ -175,7 +181,9 @@ static void dispatch(api_request *req)
                 api_reply_errorf(req, HD_E_INVALID, "request path is too long");
                 return;
         }
-        r = api_route_match(req->method, req->path, &route, req->params, storage, sizeof(storage));
+        r = api_route_match(req->method, req->path, &route, req->params, req->param_storage,
+                            sizeof(req->param_storage));
+        req->route = r == 0 ? route : NULL;
         if (r == 404) {
                 api_reply_errorf(req, HD_E_NOT_FOUND, "no such path: %s", req->path);
                 return;
@@ -191,6 +199,9 @@ static void dispatch(api_request *req)
                 api_reply_error(req, &err);
                 return;
         }
+        /* A mutating request runs only when its record can be written. */
+        if (api_audit_begin(req) < 0)
+                return;
         route->handler(req);
 }
 
@@ -257,6 +268,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         req->body_too_large = true;
                         api_reply_errorf(req, HD_E_TOO_LARGE, "request body is larger than %zu bytes",
                                          srv->cfg.max_body);
+                        api_audit_end(req);
                         return send_reply(conn, req);
                 }
                 return MHD_YES;
@@ -274,6 +286,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 api_reply_errorf(req, HD_E_TOO_LARGE, "request body is larger than %zu bytes", srv->cfg.max_body);
         else
                 dispatch(req);
+        /* Every mutating request and every 401 leaves one record, whatever its answer. */
+        api_audit_end(req);
         return send_reply(conn, req);
 }
 
@@ -341,6 +355,7 @@ static void server_free(api_server *srv)
         api_ratelimit_free(srv->limiter);
         api_oidc_free(srv->oidc);
         api_streams_free(srv->streams);
+        api_audit_close(srv->audit);
         free(srv->socket_path);
         free(srv);
 }
@@ -370,6 +385,21 @@ api_server *api_server_start(const api_config *cfg, orch_service *svc, hd_error 
                 return NULL;
         }
         srv->socket_path = hd_strdup(cfg->socket_path);
+        if (cfg->audit_db) {
+                api_audit_config acfg = {
+                        .file = cfg->audit_file,
+                        .db = cfg->audit_db,
+                        .retention_days = cfg->audit_retention_days,
+                        .alert = cfg->log_error,
+                };
+
+                srv->audit = api_audit_open(&acfg, err);
+                if (!srv->audit) {
+                        unlink(srv->socket_path);
+                        server_free(srv);
+                        return NULL;
+                }
+        }
         /* Event streams suspend their connection while idle (api/events.c). */
         srv->streams = api_streams_new(cfg->max_event_streams);
         srv->mhd = api_server_mhd(srv, srv->listen_fd, 0, NULL);

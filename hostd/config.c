@@ -93,6 +93,8 @@ static const key_def keys[] = {
         {"oidc_email_domains", T_STRING, OFF(oidc_email_domains), 0, 0, NULL, "OIDC: allowed email domains, comma-separated"},
         {"token_max_lifetime", T_DURATION, OFF(token_max_lifetime), 60, 10u * 366 * 86400, NULL, "longest lifetime of an API token"},
         {"bootstrap_token_file", T_PATH, OFF(bootstrap_token_file), 0, 0, NULL, "first start's admin token (default <state_dir>/bootstrap-token)"},
+        {"audit_file", T_PATH, OFF(audit_file), 0, 0, NULL, "audit log as JSON lines, for the SIEM (docs/audit.md)"},
+        {"audit_retention_days", T_UINT, OFF(audit_retention_days), 0, 36500, NULL, "audit records kept in the database (0 forever)"},
 };
 
 static char **str_field(hostd_config *cfg, const key_def *k)
@@ -148,6 +150,8 @@ void hostd_config_defaults(hostd_config *cfg)
                 .oidc_groups_claim = hd_strdup("groups"),
                 .token_max_lifetime = 90 * 86400,
                 .bootstrap_token_file = hd_strdup("/var/lib/hostd/bootstrap-token"),
+                .audit_file = hd_strdup("/var/log/hostd/audit.jsonl"),
+                .audit_retention_days = 365,
         };
 }
 

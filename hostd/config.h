@@ -61,6 +61,8 @@ typedef struct hostd_config {
         char *oidc_role_map, *oidc_email_domains;
         unsigned token_max_lifetime;         /* seconds an API token may live at most */
         char *bootstrap_token_file;          /* the first start's admin token; default <state_dir>/bootstrap-token */
+        char *audit_file;                    /* the audit log's JSONL file (docs/audit.md) */
+        unsigned audit_retention_days;       /* audit records kept in the database; 0 forever */
 } hostd_config;
 
 /* Fill *cfg with the built-in defaults (always succeeds). */

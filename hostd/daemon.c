@@ -29,6 +29,11 @@ static void log_agent(void *ctx, const char *line)
         log_info("agent: %s", line);
 }
 
+static void log_audit(const char *line)
+{
+        log_error("%s", line);
+}
+
 /* Push the template directory's files as versions: all of them, or none
  * with every error logged (the versions pushed before stay usable). */
 static void load_templates(orch_service *svc, const char *dir)
@@ -161,6 +166,7 @@ static int wait_for_stop(const sigset_t *set, const hostd_config *cfg, api_serve
 
 int hostd_run(const hostd_config *cfg)
 {
+        _cleanup_free_ char *db = hd_path_join(cfg->state_dir, "hostd.db");
         orch_params params;
         orch_service *svc;
         hostd_workers *workers;
@@ -189,6 +195,10 @@ int hostd_run(const hostd_config *cfg)
                 .tls_key = cfg->tls_key,
                 .tls_min_version = cfg->tls_min_version,
                 .token_max_lifetime = cfg->token_max_lifetime,
+                .audit_file = cfg->audit_file,
+                .audit_db = db,
+                .audit_retention_days = cfg->audit_retention_days,
+                .log_error = log_audit,
         };
         api_tls_info tls;
 

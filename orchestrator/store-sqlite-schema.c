@@ -149,6 +149,34 @@ const char *const orch_sqlite_migrations[] = {
         "    CHECK (read_only IN (0, 1)),"
         "  workspace TEXT);"
         "CREATE INDEX api_tokens_by_owner ON api_tokens(owner, created_at);",
+        /* 6: the audit log (orchestrator/store-audit.c, docs/audit.md). A
+         * record is its canonical JSON body, kept byte for byte because its
+         * hash covers those bytes; filters read the body with json_extract,
+         * so no copied column can disagree with what the hash covers.
+         * Append-only: a record may go only once the retention anchor (the
+         * seq and hash of the last record pruned) has passed it, and the
+         * anchor only moves forward. */
+        "CREATE TABLE audit_log ("
+        "  seq INTEGER PRIMARY KEY NOT NULL CONSTRAINT audit_log_seq CHECK (seq > 0),"
+        "  body TEXT NOT NULL CONSTRAINT audit_log_body_is_json CHECK (json_valid(body)),"
+        "  hash TEXT NOT NULL CONSTRAINT audit_log_hash CHECK (length(hash) = 64));"
+        "CREATE INDEX audit_log_time ON audit_log(json_extract(body, '$.time'));"
+        "CREATE TABLE audit_anchor ("
+        "  id INTEGER PRIMARY KEY NOT NULL CONSTRAINT audit_anchor_one CHECK (id = 1),"
+        "  seq INTEGER NOT NULL CONSTRAINT audit_anchor_seq CHECK (seq > 0),"
+        "  hash TEXT NOT NULL CONSTRAINT audit_anchor_hash CHECK (length(hash) = 64),"
+        "  pruned_at INTEGER NOT NULL);"
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+        "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+        "  WHEN OLD.seq > COALESCE((SELECT seq FROM audit_anchor WHERE id = 1), 0)"
+        "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only records up to the"
+        " retention anchor may be removed'); END;"
+        "CREATE TRIGGER audit_anchor_forward BEFORE UPDATE ON audit_anchor"
+        "  WHEN NEW.seq <= OLD.seq"
+        "  BEGIN SELECT RAISE(ABORT, 'the audit anchor only moves forward'); END;"
+        "CREATE TRIGGER audit_anchor_no_delete BEFORE DELETE ON audit_anchor"
+        "  BEGIN SELECT RAISE(ABORT, 'the audit anchor cannot be removed'); END;",
 };
 
 const size_t orch_sqlite_migration_count = HD_ARRAY_SIZE(orch_sqlite_migrations);

@@ -84,6 +84,7 @@ TABLE = [
     ("GET", "/v1/tokens", "/v1/tokens?user=" + OTHER, None, (200, 403, 200, 200, 403)),
     ("DELETE", "/v1/tokens/{id}", "/v1/tokens/{own_tok}", None, (204, 204, 204, 204, 204)),
     ("DELETE", "/v1/tokens/{id}", "/v1/tokens/{other_tok}", None, (204, 404, 204, 403, 404)),
+    ("GET", "/v1/audit", "/v1/audit", None, (200, 403, 403, 200, 403)),
 ]
 
 

@@ -99,6 +99,7 @@ run_dir = {self.dir}/run
 log_dir = {self.dir}/log
 socket = {self.socket}
 socket_group = root
+audit_file = {self.dir}/audit.jsonl
 libvirt_uri = {os.environ.get("HOSTD_TEST_LIBVIRT_URI", "qemu:///system")}
 virt_type = {os.environ.get("HOSTD_VIRT_TYPE", "qemu")}
 network = {os.environ.get("HOSTD_TEST_NETWORK", "hostd-test")}

@@ -5,6 +5,7 @@
  * recorded, each answer comes from a queue whose last entry repeats. Event
  * streams come from a queue of their own; with none queued hostd has no
  * event stream (404), and when a queue runs out the user pressed ^C. */
+#include "tools/wsctl/audit.c"
 #include "tools/wsctl/cli.c"
 #include "tools/wsctl/config.c"
 #include "tools/wsctl/format.c"
@@ -1406,6 +1407,90 @@ static void test_config_parse(void)
         wsctl_config_clear(&c);
 }
 
+/* An export page (GET /v1/audit) of n sealed records, and the same as file lines. */
+static void audit_log(int n, char **page, char **file_text)
+{
+        hd_buf lines = HD_BUF_INIT;
+        json_t *records = json_array();
+        char hash[API_AUDIT_HASH_LEN + 1], prev[API_AUDIT_HASH_LEN + 1] = API_AUDIT_GENESIS;
+
+        for (int i = 1; i <= n; i++) {
+                json_t *rec = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:s},s:i}", "time", "2024-05-01T10:00:00.000Z",
+                                        "action", "POST /v1/workspaces/{ref}/stop", "actor", "user", "alice",
+                                        "resource", "type", "workspace", "id", "dev", "outcome", 202);
+                char *body = api_audit_seal(rec, i, prev, hash);
+                char *line = api_audit_line(body, hash);
+
+                hd_buf_append(&lines, line);
+                json_object_set_new(rec, "hash", json_string(hash));
+                json_array_append_new(records, rec);
+                memcpy(prev, hash, sizeof(prev));
+                free(body);
+                free(line);
+        }
+        json_t *o = json_pack("{s:o,s:n,s:n,s:{s:i,s:s}}", "records", records, "next", "anchor", "head", "seq", n,
+                              "hash", hash);
+
+        *page = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        *file_text = hd_buf_steal(&lines);
+}
+
+static void test_audit(void)
+{
+        _cleanup_free_ char *page = NULL, *text = NULL, *path = NULL, *cut = NULL, *cutpath = NULL;
+        result r;
+
+        audit_log(3, &page, &text);
+        reset();
+        answer(200, page);
+        r = run("audit", "list", "--actor", "alice", "--since", "2024-05-01", "--action", "POST /v1/*", NULL);
+        CHECK_STR(requests.data, "GET /v1/audit?actor=alice&action=POST%20%2Fv1%2F%2A&since=2024-05-01&limit=50&order=desc\n",
+                  "audit list sends its filters, escaped, and asks for the newest records");
+        CHECK(r.rc == 0 && strstr(r.out, "SEQ  TIME") && strstr(r.out, "alice  POST /v1/workspaces/{ref}/stop  workspace/dev  202"),
+              "audit list prints a table of the records");
+        CHECK(strstr(r.out, "\n3 ") && strstr(r.out, "\n1 ") && strstr(r.out, "\n3 ") < strstr(r.out, "\n1 "),
+              "a newest-first page is printed in the other order, oldest first");
+        result_free(&r);
+
+        reset();
+        answer(200, page);
+        r = run("audit", "verify", NULL);
+        CHECK(r.rc == 0 && strstr(r.out, "OK, 3 records (1 to 3)") &&
+                      strcmp(requests.data, "GET /v1/audit?limit=1000&after=0\n") == 0,
+              "audit verify reads the database through the API and says OK");
+        result_free(&r);
+
+        reset();
+        {
+                char *edited = hd_strdup(page);
+
+                strstr(edited, "\"outcome\":202")[12] = '0';
+                answer(200, edited);
+                r = run("audit", "verify", "--db", NULL);
+                CHECK(r.rc == 1 && strstr(r.err, "record 1 is bad: hash mismatch"),
+                      "an edited record in the database is named, exit 1");
+                result_free(&r);
+                free(edited);
+        }
+
+        path = write_file("audit.jsonl", text);
+        r = run("audit", "verify", "--file", path, NULL);
+        CHECK(r.rc == 0 && strstr(r.out, "OK, 3 records"), "audit verify --file checks the JSONL file offline");
+        result_free(&r);
+        cut = hd_strdup(text);
+        memmove(strchr(cut, '\n') + 1, strchr(strchr(cut, '\n') + 1, '\n') + 1,
+                strlen(strchr(strchr(cut, '\n') + 1, '\n') + 1) + 1);
+        cutpath = write_file("cut.jsonl", cut);
+        r = run("audit", "verify", "--file", cutpath, NULL);
+        CHECK(r.rc == 1 && strstr(r.err, "record 3 is bad: missing predecessor"),
+              "a line deleted from the file is named by the record after it");
+        result_free(&r);
+        r = run("audit", "verify", "--anchor", "1:abc", NULL);
+        CHECK(r.rc == 2, "a malformed --anchor is a usage error");
+        result_free(&r);
+}
+
 int main(void)
 {
         _cleanup_free_ char *home = NULL;
@@ -1445,6 +1530,7 @@ int main(void)
         test_users();
         test_login();
         test_config_parse();
+        test_audit();
 
         hd_buf_free(&requests);
         hd_buf_free(&stream_requests);

@@ -126,6 +126,23 @@ static const wsctl_command commands[] = {
          "  enable NAME       undo disable\n"
          "  delete NAME       remove the user and its tokens (its workspaces stay)\n",
          wsctl_cmd_user},
+        {"audit", "list the audit log or verify its hash chain (auditor, admin; docs/audit.md)",
+         "[list] [--actor USER] [--action ACTION] [--resource TYPE[/ID]] [--since T] [--until T]\n"
+         "                    [--limit N] [--after SEQ] | verify [--db] [--file FILE]... [--anchor SEQ:HASH]",
+         "  list              the newest records, oldest first (the default):\n"
+         "    --actor USER    done by USER (or by an admin on USER's behalf)\n"
+         "    --action A      e.g. 'POST /v1/workspaces/{ref}/stop'; a trailing * matches a prefix\n"
+         "    --resource R    a type (workspace) or type/id (workspace/dev1)\n"
+         "    --since T, --until T  UTC times (2024-05-01T10:00:00Z, 2024-05-01) or ages (24h, 7d)\n"
+         "    --limit N       at most N records (default 50, at most 1000)\n"
+         "    --after SEQ     the records after SEQ, oldest first (paging; prints the next SEQ)\n"
+         "  verify            check the hash chain and name the first bad record (exit 1):\n"
+         "    --db            hostd's database, read through the API (the default)\n"
+         "    --file FILE     the JSONL file (offline; repeat for rotated files, oldest first);\n"
+         "                    with --db too, both must also end with the same record\n"
+         "    --anchor SEQ:HASH  the files start after this record (e.g. the last line of an\n"
+         "                    older rotated file), not at the beginning of the log\n",
+         wsctl_cmd_audit},
 };
 
 static const char exit_codes_help[] =

@@ -319,3 +319,5 @@ int wsctl_cmd_token(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **a
 int wsctl_cmd_user(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 /* "a,b,c" as a JSON array of strings ("" is the empty array). */
 json_t *wsctl_split_list(const char *s);
+/* audit.c */
+int wsctl_cmd_audit(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
