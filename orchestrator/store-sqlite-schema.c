@@ -118,6 +118,21 @@ const char *const orch_sqlite_migrations[] = {
         "ALTER TABLE workspaces ADD COLUMN lifetime_action TEXT NOT NULL DEFAULT 'stop'"
         "  CONSTRAINT workspaces_lifetime_action CHECK (lifetime_action IN ('stop', 'delete'));"
         "ALTER TABLE workspaces ADD COLUMN policy_state TEXT;",
+
+        /* 5: quotas (orchestrator/quota.h): one row per limit set on a user
+         * or a group. resource is "workspaces", "vcpus", "memory_mib",
+         * "disk_gib" or "gpus:<model>"; NOCASE, as models match without case.
+         * A workspace keeps its owner's groups at create (a JSON array), so
+         * that a later start is admitted under the same group limits. */
+        "CREATE TABLE quotas ("
+        "  scope TEXT NOT NULL CONSTRAINT quotas_scope CHECK (scope IN ('user', 'group')),"
+        "  name TEXT NOT NULL,"
+        "  resource TEXT NOT NULL COLLATE NOCASE,"
+        "  value INTEGER NOT NULL CONSTRAINT quotas_value CHECK (value >= 0),"
+        "  updated_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (scope, name, resource));"
+        "ALTER TABLE workspaces ADD COLUMN owner_groups TEXT CONSTRAINT workspaces_owner_groups"
+        "  CHECK (owner_groups IS NULL OR json_valid(owner_groups));",
 };
 
 const size_t orch_sqlite_migration_count = HD_ARRAY_SIZE(orch_sqlite_migrations);

@@ -1,7 +1,8 @@
 /* store-sqlite.c — the embedded sqlite backend of the store: opening and
  * migrating (the steps are in store-sqlite-schema.c), the connection's
- * settings, and each operation as one transaction. The only file of hostd
- * that includes sqlite3.h.
+ * settings, and each operation as one transaction. With
+ * store-sqlite-quota.c (quotas and admission, sharing store-sqlite.h), the
+ * only files of hostd that include sqlite3.h.
  *
  * Settings, chosen at every open:
  *   journal_mode=WAL     readers never wait for the writer; a crash leaves
@@ -36,19 +37,9 @@
 
 #define BUSY_TIMEOUT_MS 10000
 
-typedef struct sq_store {
-        orch_store base; /* first: an orch_store * is a sq_store * */
-        sqlite3 *db;
-        pthread_mutex_t lock;
-        int version;
-} sq_store;
+/* ---- helpers (shared with the other sqlite files: store-sqlite.h) ---------------- */
 
-HD_DEFINE_CLEANUP(sqlite3_stmt *, sqlite3_finalize)
-#define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
-
-/* ---- helpers ---------------------------------------------------------------- */
-
-static sq_store *sq_lock(orch_store *st)
+sq_store *sq_lock(orch_store *st)
 {
         sq_store *s = (sq_store *)st;
 
@@ -56,24 +47,13 @@ static sq_store *sq_lock(orch_store *st)
         return s;
 }
 
-static void sq_unlockp(sq_store **s)
+void sq_unlockp(sq_store **s)
 {
         if (*s)
                 pthread_mutex_unlock(&(*s)->lock);
 }
 
-/* Every operation starts with this line: the handle's mutex, held until return. */
-#define SQ_LOCKED(st) _cleanup_(sq_unlockp) sq_store *s = sq_lock(st)
-
-/* The value of `call`, an int expression that may use `s`, run as one write
- * transaction under the handle's mutex: committed when it gives 0. */
-#define SQ_IN_TX(st, op, err, call)                                                  \
-        ({                                                                           \
-                SQ_LOCKED(st);                                                       \
-                tx_begin(s, (op), (err)) < 0 ? -1 : tx_end(s, (call), (op), (err)); \
-        })
-
-static int sq_error(sq_store *s, int rc, const char *op, hd_error *err)
+int sq_error(sq_store *s, int rc, const char *op, hd_error *err)
 {
         return hd_error_set(err, HD_E_STORE, "store: %s: %s%s", op, sqlite3_errmsg(s->db),
                             (rc & 0xff) == SQLITE_BUSY
@@ -96,7 +76,7 @@ static int sq_exec(sq_store *s, const char *sql, const char *op, hd_error *err)
         return rc == SQLITE_OK ? 0 : sq_error(s, rc, op, err);
 }
 
-static sqlite3_stmt *sq_prep(sq_store *s, const char *sql, const char *op, hd_error *err)
+sqlite3_stmt *sq_prep(sq_store *s, const char *sql, const char *op, hd_error *err)
 {
         sqlite3_stmt *stmt = NULL;
         int rc = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL);
@@ -108,7 +88,7 @@ static sqlite3_stmt *sq_prep(sq_store *s, const char *sql, const char *op, hd_er
         return stmt;
 }
 
-static void bind_text(sqlite3_stmt *stmt, int i, const char *v)
+void bind_text(sqlite3_stmt *stmt, int i, const char *v)
 {
         if (v)
                 sqlite3_bind_text(stmt, i, v, -1, SQLITE_STATIC);
@@ -125,7 +105,7 @@ static void bind_time(sqlite3_stmt *stmt, int i, int64_t v)
                 sqlite3_bind_null(stmt, i);
 }
 
-static char *col_text(sqlite3_stmt *stmt, int i)
+char *col_text(sqlite3_stmt *stmt, int i)
 {
         const unsigned char *t = sqlite3_column_text(stmt, i);
 
@@ -133,20 +113,20 @@ static char *col_text(sqlite3_stmt *stmt, int i)
 }
 
 /* Run a statement that returns no row. */
-static int sq_done(sq_store *s, sqlite3_stmt *stmt, const char *op, hd_error *err)
+int sq_done(sq_store *s, sqlite3_stmt *stmt, const char *op, hd_error *err)
 {
         int rc = sqlite3_step(stmt);
 
         return rc == SQLITE_DONE ? 0 : sq_error(s, rc, op, err);
 }
 
-static int tx_begin(sq_store *s, const char *op, hd_error *err)
+int tx_begin(sq_store *s, const char *op, hd_error *err)
 {
         return sq_exec(s, "BEGIN IMMEDIATE", op, err);
 }
 
 /* Commit when r is 0, roll back otherwise; returns r, or -1 if the commit fails. */
-static int tx_end(sq_store *s, int r, const char *op, hd_error *err)
+int tx_end(sq_store *s, int r, const char *op, hd_error *err)
 {
         if (r == 0 && sq_exec(s, "COMMIT", op, err) == 0)
                 return 0;
@@ -156,9 +136,7 @@ static int tx_end(sq_store *s, int r, const char *op, hd_error *err)
 }
 
 /* Step through a query, appending one item per row with read(). */
-typedef int (*row_reader)(sqlite3_stmt *stmt, void *item, hd_error *err);
-
-static int collect(sq_store *s, sqlite3_stmt *stmt, void **items, size_t *count,
+int collect(sq_store *s, sqlite3_stmt *stmt, void **items, size_t *count,
                    size_t item_size, row_reader read, const char *op, hd_error *err)
 {
         size_t cap = 0;
@@ -182,7 +160,7 @@ static int collect(sq_store *s, sqlite3_stmt *stmt, void **items, size_t *count,
 /* Run a query with at most one text parameter (key, may be NULL for none)
  * that answers at most one row, and read() it into item.
  * 0 with a row, 1 without one, -1 on error. */
-static int query_one(sq_store *s, const char *sql, const char *key, row_reader read,
+int query_one(sq_store *s, const char *sql, const char *key, row_reader read,
                      void *item, const char *op, hd_error *err)
 {
         _cleanup_stmt_ sqlite3_stmt *stmt = sq_prep(s, sql, op, err);
@@ -707,7 +685,8 @@ static int read_ws(sqlite3_stmt *stmt, void *item, hd_error *err)
         return 0;
 }
 
-static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
+static int ws_insert_tx(sq_store *s, const orch_workspace *w, const orch_admission *adm,
+                        hd_error *err)
 {
         const char *op = "creating a workspace";
         _cleanup_stmt_ sqlite3_stmt *ins = sq_prep(
@@ -770,12 +749,15 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
         if (!ev)
                 return -1;
         bind_text(ev, 1, w->id);
-        return sq_done(s, ev, op, err);
+        if (sq_done(s, ev, op, err) < 0)
+                return -1;
+        return adm ? sq_admit_tx(s, w->id, true, adm, w->created_at, err) : 0;
 }
 
-static int sq_ws_insert(orch_store *st, const orch_workspace *row, hd_error *err)
+static int sq_ws_insert(orch_store *st, const orch_workspace *row, const orch_admission *adm,
+                        hd_error *err)
 {
-        return SQ_IN_TX(st, "creating a workspace", err, ws_insert_tx(s, row, err));
+        return SQ_IN_TX(st, "creating a workspace", err, ws_insert_tx(s, row, adm, err));
 }
 
 static int sq_ws_get(orch_store *st, orch_ws_key key, const char *value, orch_workspace *out,
@@ -826,7 +808,7 @@ static int read_state(sqlite3_stmt *stmt, void *item, hd_error *err)
         return 0;
 }
 
-static int current_state(sq_store *s, const char *id, orch_ws_state *state, const char *op,
+int current_state(sq_store *s, const char *id, orch_ws_state *state, const char *op,
                          hd_error *err)
 {
         int r = query_one(s, "SELECT state, id FROM workspaces WHERE id = ?", id, read_state,
@@ -942,7 +924,8 @@ static int sq_policy_set(orch_store *st, const char *id, const orch_ws_policy *p
 }
 
 static int ws_transition_tx(sq_store *s, const char *id, unsigned expected_from,
-                            orch_ws_state to, const char *reason, int64_t now, hd_error *err)
+                            orch_ws_state to, const char *reason, const orch_admission *adm,
+                            int64_t now, hd_error *err)
 {
         const char *op = "changing a workspace's state";
         _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
@@ -971,14 +954,15 @@ static int ws_transition_tx(sq_store *s, const char *id, unsigned expected_from,
          * GPU, even when its caller dies before releasing them. */
         if (to == ORCH_WS_STOPPED || to == ORCH_WS_FAILED || to == ORCH_WS_DELETED)
                 return gpu_release_tx(s, id, now, op, err);
-        return 0;
+        return adm ? sq_admit_tx(s, id, false, adm, now, err) : 0;
 }
 
 static int sq_ws_transition(orch_store *st, const char *id, unsigned expected_from,
-                            orch_ws_state to, const char *reason, int64_t now, hd_error *err)
+                            orch_ws_state to, const char *reason, const orch_admission *adm,
+                            int64_t now, hd_error *err)
 {
         return SQ_IN_TX(st, "changing a workspace's state", err,
-                        ws_transition_tx(s, id, expected_from, to, reason, now, err));
+                        ws_transition_tx(s, id, expected_from, to, reason, adm, now, err));
 }
 
 static int ws_purge_tx(sq_store *s, const char *id, int64_t now, hd_error *err)
@@ -1106,7 +1090,7 @@ static int sq_gpu_sync(orch_store *st, const orch_gpu_row *usable, size_t n, int
                         gpu_sync_tx(s, usable, n, now, err));
 }
 
-static int read_gpu(sqlite3_stmt *stmt, void *item, hd_error *err)
+int read_gpu(sqlite3_stmt *stmt, void *item, hd_error *err)
 {
         orch_gpu_row *g = item;
 
@@ -1143,7 +1127,7 @@ static int sq_gpu_list(orch_store *st, orch_gpu_row_list *out, hd_error *err)
         return gpu_list_tx(s, out, "listing GPUs", err);
 }
 
-static int read_text(sqlite3_stmt *stmt, void *item, hd_error *err)
+int read_text(sqlite3_stmt *stmt, void *item, hd_error *err)
 {
         *(char **)item = col_text(stmt, 0);
         return 0;
@@ -1245,7 +1229,7 @@ static int gpu_assign(sq_store *s, const char *ws_id, const orch_gpu_row *rows,
         return log_gpus(s, ws_id, "gpu.claimed", now, op, err);
 }
 
-static int gpu_claim_tx(sq_store *s, const char *ws_id, unsigned count, const char *filter,
+int gpu_claim_tx(sq_store *s, const char *ws_id, unsigned count, const char *filter,
                         const char *policy, int64_t now, char ***out, size_t *n,
                         hd_error *err)
 {
@@ -1354,4 +1338,8 @@ static const struct orch_store_ops sq_ops = {
         .gpu_list = sq_gpu_list,
         .gpu_held = sq_gpu_held,
         .gpu_quarantine = sq_gpu_quarantine,
+        .quota_set = sq_quota_set,
+        .quota_delete = sq_quota_delete,
+        .quota_list = sq_quota_list,
+        .quota_report = sq_quota_report,
 };
