@@ -128,15 +128,6 @@ typedef struct orch_admission_facts {
         uint64_t host_vcpus, host_memory_mib; /* every other workspace in ORCH_QUOTA_HOLDING */
 } orch_admission_facts;
 
-/* The states whose workspaces hold vCPUs and memory. */
-#define ORCH_QUOTA_HOLDING                                                                         \
-        (ORCH_WS_BIT(ORCH_WS_PENDING) | ORCH_WS_BIT(ORCH_WS_PROVISIONING) |                       \
-         ORCH_WS_BIT(ORCH_WS_RUNNING) | ORCH_WS_BIT(ORCH_WS_READY) | ORCH_WS_BIT(ORCH_WS_STARTING) | \
-         ORCH_WS_BIT(ORCH_WS_STOPPING))
-/* The states whose workspaces count toward the workspace count and disk. */
-#define ORCH_QUOTA_EXISTING \
-        (((1u << ORCH_WS__STATE_COUNT) - 1) & ~ORCH_WS_BIT(ORCH_WS_DELETING) & ~ORCH_WS_BIT(ORCH_WS_DELETED))
-
 /* What one request asks for. */
 typedef struct orch_admission_ask {
         bool create;                  /* false: a start, which adds no workspace and no disk */

@@ -372,6 +372,15 @@ int orch_store_gpu_clear(orch_store *st, const char *address, hd_error *err);
 /* ---- quotas and admission (orchestrator/quota.h, docs/quotas.md) ---------- */
 #include "orchestrator/quota.h"
 
+/* The states whose workspaces hold vCPUs and memory. */
+#define ORCH_QUOTA_HOLDING                                                                         \
+        (ORCH_WS_BIT(ORCH_WS_PENDING) | ORCH_WS_BIT(ORCH_WS_PROVISIONING) |                       \
+         ORCH_WS_BIT(ORCH_WS_RUNNING) | ORCH_WS_BIT(ORCH_WS_READY) | ORCH_WS_BIT(ORCH_WS_STARTING) | \
+         ORCH_WS_BIT(ORCH_WS_STOPPING))
+/* The states whose workspaces count toward the workspace count and disk. */
+#define ORCH_QUOTA_EXISTING \
+        (((1u << ORCH_WS__STATE_COUNT) - 1) & ~ORCH_WS_BIT(ORCH_WS_DELETING) & ~ORCH_WS_BIT(ORCH_WS_DELETED))
+
 /* orch_store_workspace_create and, in the same transaction: adm->groups kept
  * on the row, its GPUs claimed when gpu_count > 0 (as orch_store_gpu_claim;
  * a service checks first that the host can pass GPUs through at all), and
