@@ -241,6 +241,7 @@ static void create_workspace(api_request *req)
                 .owner = api_effective_user(req),
                 .owner_groups = groups,
                 .n_owner_groups = req->caller.on_behalf_of[0] ? 0 : req->caller.n_groups,
+                .bypass_template_groups = (req->caller.roles & API_ROLE_ADMIN) != 0,
                 .user = json_string_value(json_object_get(body, "user")),
                 .ssh_keys = keys,
                 .n_ssh_keys = json_array_size(arr),
@@ -413,5 +414,11 @@ const api_route api_routes[] = {
         {"GET", "/v1/gpus", list_gpus, API_PERM_CATALOG_READ},
         {"POST", "/v1/gpus/refresh", refresh_gpus, API_PERM_HOST_WRITE},
         {"POST", "/v1/gpus/{address}/clear", clear_gpu, API_PERM_HOST_WRITE},
+        {"GET", "/v1/quotas/me", api_quota_me, API_PERM_SIGNED_IN},
+        {"GET", "/v1/quotas", api_quota_list, API_PERM_USER_READ},
+        {"PUT", "/v1/quotas/users/{name}", api_quota_put_user, API_PERM_USER_WRITE},
+        {"DELETE", "/v1/quotas/users/{name}", api_quota_delete_user, API_PERM_USER_WRITE},
+        {"PUT", "/v1/quotas/groups/{name}", api_quota_put_group, API_PERM_USER_WRITE},
+        {"DELETE", "/v1/quotas/groups/{name}", api_quota_delete_group, API_PERM_USER_WRITE},
 };
 const size_t api_routes_count = HD_ARRAY_SIZE(api_routes);

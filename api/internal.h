@@ -121,7 +121,7 @@ const char *api_role_name(unsigned role_bit);
 unsigned api_role_parse(const char *name); /* 0: unknown */
 
 /* ---- strict request bodies ---------------------------------------------- */
-typedef enum { F_STRING, F_INT, F_BOOL, F_STRING_ARRAY } api_field_type;
+typedef enum { F_STRING, F_INT, F_BOOL, F_STRING_ARRAY, F_OBJECT /* any object: the handler checks it */ } api_field_type;
 
 typedef struct api_field {
         const char *name;
@@ -158,3 +158,11 @@ void api_list_templates(api_request *req);
 void api_get_template(api_request *req);
 void api_diff_template(api_request *req);
 void api_delete_template(api_request *req);
+
+/* quotas.c: the /v1/quotas handlers (docs/quotas.md). */
+void api_quota_me(api_request *req);
+void api_quota_list(api_request *req);
+void api_quota_put_user(api_request *req);
+void api_quota_put_group(api_request *req);
+void api_quota_delete_user(api_request *req);
+void api_quota_delete_group(api_request *req);
