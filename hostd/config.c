@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef enum { T_STRING, T_PATH, T_NAME, T_SIZE, T_DURATION, T_UINT, T_MODE, T_ENUM } key_type;
+/* T_RATIO: a decimal number (double); its min and max are in hundredths. */
+typedef enum { T_STRING, T_PATH, T_NAME, T_SIZE, T_DURATION, T_UINT, T_MODE, T_ENUM, T_RATIO } key_type;
 
 typedef struct key_def {
         const char *name;
@@ -66,6 +67,9 @@ static const key_def keys[] = {
         {"gpu_rom_bar", T_ENUM, OFF(gpu_rom_bar), 0, 0, on_off, "off hides passed-through cards' option ROM"},
         {"templates_dir", T_PATH, OFF(templates_dir), 0, 0, NULL, "template files pushed at start (missing: none)"},
         {"hugepages_min_memory", T_SIZE, OFF(hugepages_min_memory), 0, 1ull << 42, NULL, "hugepage backing from this memory up (0 never)"},
+        {"vcpu_overcommit", T_RATIO, OFF(vcpu_overcommit), 10, 100000, NULL, "vCPUs all workspaces may hold per host CPU"},
+        {"memory_overcommit", T_RATIO, OFF(memory_overcommit), 10, 10000, NULL, "workspace memory per byte of host memory left"},
+        {"reserved_memory", T_SIZE, OFF(reserved_memory), 0, 1ull << 42, NULL, "host memory no workspace may take"},
 };
 
 static char **str_field(hostd_config *cfg, const key_def *k)
@@ -107,6 +111,9 @@ void hostd_config_defaults(hostd_config *cfg)
                 .hugepages_min_memory = 0,
                 .gpu_rom_bar = hd_strdup("on"),
                 .templates_dir = hd_strdup("/etc/hostd/templates"),
+                .vcpu_overcommit = 4.0,
+                .memory_overcommit = 1.0,
+                .reserved_memory = GiB,
         };
 }
 
@@ -212,6 +219,19 @@ static int set_value(hostd_config *cfg, const key_def *k, const char *v, const c
                 if (v[0] != '0' || *end || n > 0777)
                         return bad(err, path, line, "%s: '%s' is not an octal mode like 0660", k->name, v);
                 break;
+        }
+        case T_RATIO: {
+                char *end;
+                double d;
+                errno = 0;
+                d = strtod(v, &end);
+                if (!isdigit((unsigned char)v[0]) || *end || errno)
+                        return bad(err, path, line, "%s: '%s' is not a decimal number like 4 or 1.5", k->name, v);
+                if (d * 100 < (double)k->min - 1e-9 || d * 100 > (double)k->max + 1e-9)
+                        return bad(err, path, line, "%s must be between %g and %g", k->name, k->min / 100.0,
+                                   k->max / 100.0);
+                *(double *)((char *)cfg + k->offset) = d;
+                return 0;
         }
         case T_STRING:
                 break;
@@ -341,6 +361,9 @@ char *hostd_config_dump(const hostd_config *cfg)
                         break;
                 case T_MODE:
                         snprintf(v, sizeof(v), "%04o", (unsigned)*(const mode_t *)p);
+                        break;
+                case T_RATIO:
+                        snprintf(v, sizeof(v), "%g", *(const double *)p);
                         break;
                 default: {
                         const char *s = *(char *const *)p;

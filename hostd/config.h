@@ -42,6 +42,9 @@ typedef struct hostd_config {
         uint64_t hugepages_min_memory;       /* guests with at least this memory use hugepages; 0 never */
         char *gpu_rom_bar;                   /* "on" (default) or "off": hide the cards' option ROM BAR */
         char *templates_dir;                 /* *.json templates pushed at start */
+        double vcpu_overcommit;              /* vCPUs workspaces may hold per host CPU */
+        double memory_overcommit;            /* memory workspaces may hold per byte left after reserved_memory */
+        uint64_t reserved_memory;            /* bytes of host memory kept for the host itself */
 } hostd_config;
 
 /* Fill *cfg with the built-in defaults (always succeeds). */

@@ -232,3 +232,4 @@ int wsctl_cmd_ssh_config(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, cha
 int wsctl_cmd_images(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 int wsctl_cmd_template(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
 int wsctl_cmd_gpus(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+int wsctl_cmd_quota(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
