@@ -18,7 +18,9 @@ static void amount_text(const char *resource, json_t *v, char *buf, size_t len)
 {
         uint64_t n = (uint64_t)json_integer_value(v);
 
-        if (strcmp(resource, "memory_mib") == 0)
+        if (n == 0)
+                snprintf(buf, len, "0");
+        else if (strcmp(resource, "memory_mib") == 0)
                 wsctl_format_bytes(n * QUOTA_MIB, buf, len);
         else if (strcmp(resource, "disk_gib") == 0)
                 wsctl_format_bytes(n * QUOTA_GIB, buf, len);
