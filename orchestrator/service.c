@@ -292,9 +292,7 @@ static int check_create(orch_service *svc, orch_create_req *r, hd_error *err)
         if (r->disk_gib < min_disk_gib)
                 return hd_error_set(err, HD_E_INVALID, "disk_gib %llu is smaller than image '%s' (%llu GiB)",
                                     (unsigned long long)r->disk_gib, img->name, (unsigned long long)min_disk_gib);
-        if (check_range("disk_gib", r->disk_gib, 1, svc->p.max_disk_gib, err) < 0)
-                return -1;
-        return 0;
+        return check_range("disk_gib", r->disk_gib, 1, svc->p.max_disk_gib, err);
 }
 
 typedef struct policy_choice {
