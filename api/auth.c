@@ -2,6 +2,8 @@
  * bearer token of the Authorization header (an hostd API token or an OIDC
  * JWT, handled by auth-token.c and auth-oidc.c). */
 #include "api/internal.h"
+#include "orchestrator/service.h"
+#include "orchestrator/users.h"
 
 #include <grp.h>
 #include <microhttpd.h>
@@ -15,8 +17,9 @@ const char *api_header(const api_request *req, const char *name)
         return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-/* The unix user's groups, by name (the primary group first). */
-static void unix_groups(api_caller *c, const char *user, gid_t primary)
+/* The unix user's groups, by name (the primary group first), into
+ * groups[*n..API_MAX_GROUPS). */
+static void unix_groups(char groups[][API_NAME_MAX], size_t *n_out, const char *user, gid_t primary)
 {
         gid_t gids[API_MAX_GROUPS];
         int n = API_MAX_GROUPS;
@@ -24,10 +27,10 @@ static void unix_groups(api_caller *c, const char *user, gid_t primary)
 
         if (getgrouplist(user, primary, gids, &n) < 0)
                 n = API_MAX_GROUPS;
-        for (int i = 0; i < n && c->n_groups < API_MAX_GROUPS; i++) {
+        for (int i = 0; i < n && *n_out < API_MAX_GROUPS; i++) {
                 struct group gr, *res = NULL;
                 if (getgrgid_r(gids[i], &gr, buf, sizeof(buf), &res) == 0 && res)
-                        snprintf(c->groups[c->n_groups++], API_NAME_MAX, "%s", res->gr_name);
+                        snprintf(groups[(*n_out)++], API_NAME_MAX, "%s", res->gr_name);
         }
 }
 
@@ -51,7 +54,7 @@ static int auth_peer(api_request *req, hd_error *err)
                 return hd_error_set(err, HD_E_UNAUTHENTICATED, "uid %u has no user account on this host",
                                     (unsigned)cred.uid);
         snprintf(c->user, sizeof(c->user), "%s", res->pw_name);
-        unix_groups(c, res->pw_name, res->pw_gid);
+        unix_groups(c->groups, &c->n_groups, res->pw_name, res->pw_gid);
         c->roles = cred.uid == 0 ? API_ROLE_ADMIN : API_ROLE_MEMBER;
         c->method = "unix";
         snprintf(c->credential, sizeof(c->credential), "uid %u", (unsigned)cred.uid);
@@ -78,6 +81,23 @@ static int auth_bearer(api_request *req, const char *authz, hd_error *err)
         return api_auth_token(req, token, err);
 }
 
+/* The groups of the user an admin acts for: its user record's, else its
+ * unix account's, else none. */
+static void behalf_groups(api_caller *c, orch_store *st, const char *who)
+{
+        _cleanup_(orch_user_freep) orch_user *u = orch_store_user_get(st, who, NULL);
+        struct passwd pw, *res = NULL;
+        char pwbuf[4096];
+
+        c->n_behalf_groups = 0;
+        if (u) {
+                for (size_t i = 0; i < u->n_groups && i < API_MAX_GROUPS; i++)
+                        snprintf(c->behalf_groups[c->n_behalf_groups++], API_NAME_MAX, "%s", u->groups[i]);
+        } else if (getpwnam_r(who, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res) {
+                unix_groups(c->behalf_groups, &c->n_behalf_groups, res->pw_name, res->pw_gid);
+        }
+}
+
 /* An admin acting for a user says so with X-On-Behalf-Of. */
 static int on_behalf(api_request *req, hd_error *err)
 {
@@ -90,6 +110,7 @@ static int on_behalf(api_request *req, hd_error *err)
         if (!*who || strlen(who) >= API_NAME_MAX || strspn(who, "abcdefghijklmnopqrstuvwxyz0123456789._-@") != strlen(who))
                 return hd_error_set(err, HD_E_INVALID, "X-On-Behalf-Of must be a user name (a-z, 0-9, . _ - @)");
         snprintf(req->caller.on_behalf_of, sizeof(req->caller.on_behalf_of), "%s", who);
+        behalf_groups(&req->caller, orch_service_store(api_service(req)), who);
         return 0;
 }
 

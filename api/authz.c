@@ -76,6 +76,17 @@ const char *api_effective_user(const api_request *req)
         return req->caller.on_behalf_of[0] ? req->caller.on_behalf_of : req->caller.user;
 }
 
+size_t api_effective_groups(const api_request *req, const char *out[API_MAX_GROUPS])
+{
+        const api_caller *c = &req->caller;
+        bool behalf = c->on_behalf_of[0] != '\0';
+        size_t n = behalf ? c->n_behalf_groups : c->n_groups;
+
+        for (size_t i = 0; i < n; i++)
+                out[i] = behalf ? c->behalf_groups[i] : c->groups[i];
+        return n;
+}
+
 bool api_caller_sees(const api_request *req, const char *owner, const char *ws_id, const char *ws_name,
                      bool write)
 {

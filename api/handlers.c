@@ -230,8 +230,6 @@ static void create_workspace(api_request *req)
         keys = hd_malloc0((json_array_size(arr) + 1) * sizeof(char *));
         json_array_foreach(arr, i, k)
                 keys[i] = json_string_value(k);
-        for (i = 0; i < req->caller.n_groups; i++)
-                groups[i] = req->caller.groups[i];
         if (!json_object_get(body, "image") && !json_object_get(body, "template")) {
                 api_reply_errorf(req, HD_E_INVALID, "give field 'image' or field 'template'");
                 return;
@@ -242,7 +240,8 @@ static void create_workspace(api_request *req)
                 .template_name = json_string_value(json_object_get(body, "template")),
                 .owner = api_effective_user(req),
                 .owner_groups = groups,
-                .n_owner_groups = req->caller.on_behalf_of[0] ? 0 : req->caller.n_groups,
+                .n_owner_groups = api_effective_groups(req, groups),
+                .bypass_template_groups = (req->caller.roles & API_ROLE_ADMIN) != 0,
                 .user = json_string_value(json_object_get(body, "user")),
                 .ssh_keys = keys,
                 .n_ssh_keys = json_array_size(arr),
@@ -425,5 +424,11 @@ const api_route api_routes[] = {
         {"GET", "/v1/tokens", api_list_tokens, API_PERM_SIGNED_IN},
         {"DELETE", "/v1/tokens/{id}", api_revoke_token, API_PERM_SIGNED_IN},
         {"GET", "/v1/audit", api_list_audit, API_PERM_AUDIT_READ},
+        {"GET", "/v1/quotas/me", api_quota_me, API_PERM_SIGNED_IN},
+        {"GET", "/v1/quotas", api_quota_list, API_PERM_USER_READ},
+        {"PUT", "/v1/quotas/users/{name}", api_quota_put_user, API_PERM_USER_WRITE},
+        {"DELETE", "/v1/quotas/users/{name}", api_quota_delete_user, API_PERM_USER_WRITE},
+        {"PUT", "/v1/quotas/groups/{name}", api_quota_put_group, API_PERM_USER_WRITE},
+        {"DELETE", "/v1/quotas/groups/{name}", api_quota_delete_group, API_PERM_USER_WRITE},
 };
 const size_t api_routes_count = HD_ARRAY_SIZE(api_routes);

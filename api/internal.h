@@ -56,6 +56,8 @@ typedef struct api_caller {
         bool scope_read_only;           /* token scope: GET only */
         char scope_workspace[API_NAME_MAX]; /* token scope: this workspace (id or name) only; "" none */
         char on_behalf_of[API_NAME_MAX];    /* an admin acting for this user ("" none) */
+        char behalf_groups[API_MAX_GROUPS][API_NAME_MAX]; /* that user's groups */
+        size_t n_behalf_groups;
 } api_caller;
 
 /* One HTTP request from its first byte to its response. */
@@ -129,12 +131,15 @@ bool api_caller_sees(const api_request *req, const char *owner, const char *ws_i
                      bool write);
 /* The user a request acts for: on_behalf_of when an admin set it, else the caller. */
 const char *api_effective_user(const api_request *req);
+/* That user's groups (its user record's, else its unix account's), as
+ * pointers into req->caller; returns how many. */
+size_t api_effective_groups(const api_request *req, const char *out[API_MAX_GROUPS]);
 /* Role names: "admin", "template-admin", "user-admin", "auditor", "member". */
 const char *api_role_name(unsigned role_bit);
 unsigned api_role_parse(const char *name); /* 0: unknown */
 
 /* ---- strict request bodies ---------------------------------------------- */
-typedef enum { F_STRING, F_INT, F_BOOL, F_STRING_ARRAY } api_field_type;
+typedef enum { F_STRING, F_INT, F_BOOL, F_STRING_ARRAY, F_OBJECT /* any object: the handler checks it */ } api_field_type;
 
 typedef struct api_field {
         const char *name;
@@ -183,3 +188,10 @@ void api_list_tokens(api_request *req);
 void api_revoke_token(api_request *req);
 /* The longest lifetime a new API token may have (token_max_lifetime), seconds. */
 unsigned api_token_max_lifetime(const api_request *req);
+/* quotas.c: the /v1/quotas handlers (docs/quotas.md). */
+void api_quota_me(api_request *req);
+void api_quota_list(api_request *req);
+void api_quota_put_user(api_request *req);
+void api_quota_put_group(api_request *req);
+void api_quota_delete_user(api_request *req);
+void api_quota_delete_group(api_request *req);

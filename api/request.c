@@ -14,6 +14,8 @@ static const char *type_name(api_field_type t)
                 return "true or false";
         case F_STRING_ARRAY:
                 return "an array of strings";
+        case F_OBJECT:
+                return "an object";
         }
         return "?";
 }
@@ -66,6 +68,10 @@ static int check_field(const api_field *f, json_t *v, hd_error *err)
                 }
                 return 0;
         }
+        case F_OBJECT:
+                if (!json_is_object(v))
+                        break;
+                return 0;
         }
         return hd_error_set(err, HD_E_INVALID, "field '%s' must be %s", f->name, type_name(f->type));
 }

@@ -11,7 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef enum { T_STRING, T_PATH, T_NAME, T_SIZE, T_DURATION, T_UINT, T_MODE, T_ENUM } key_type;
+/* T_RATIO: a decimal number (double); its min and max are in hundredths. */
+typedef enum { T_STRING, T_PATH, T_NAME, T_SIZE, T_DURATION, T_UINT, T_MODE, T_ENUM, T_RATIO } key_type;
 
 typedef struct key_def {
         const char *name;
@@ -95,6 +96,9 @@ static const key_def keys[] = {
         {"bootstrap_token_file", T_PATH, OFF(bootstrap_token_file), 0, 0, NULL, "first start's admin token (default <state_dir>/bootstrap-token)"},
         {"audit_file", T_PATH, OFF(audit_file), 0, 0, NULL, "audit log as JSON lines, for the SIEM (docs/audit.md)"},
         {"audit_retention_days", T_UINT, OFF(audit_retention_days), 0, 36500, NULL, "audit records kept in the database (0 forever)"},
+        {"vcpu_overcommit", T_RATIO, OFF(vcpu_overcommit), 10, 100000, NULL, "vCPUs all workspaces may hold per host CPU"},
+        {"memory_overcommit", T_RATIO, OFF(memory_overcommit), 10, 10000, NULL, "workspace memory per byte of host memory left"},
+        {"reserved_memory", T_SIZE, OFF(reserved_memory), 0, 1ull << 42, NULL, "host memory no workspace may take"},
 };
 
 static char **str_field(hostd_config *cfg, const key_def *k)
@@ -152,6 +156,9 @@ void hostd_config_defaults(hostd_config *cfg)
                 .bootstrap_token_file = hd_strdup("/var/lib/hostd/bootstrap-token"),
                 .audit_file = hd_strdup("/var/log/hostd/audit.jsonl"),
                 .audit_retention_days = 365,
+                .vcpu_overcommit = 4.0,
+                .memory_overcommit = 1.0,
+                .reserved_memory = GiB,
         };
 }
 
@@ -257,6 +264,19 @@ static int set_value(hostd_config *cfg, const key_def *k, const char *v, const c
                 if (v[0] != '0' || *end || n > 0777)
                         return bad(err, path, line, "%s: '%s' is not an octal mode like 0660", k->name, v);
                 break;
+        }
+        case T_RATIO: {
+                char *end;
+                double d;
+                errno = 0;
+                d = strtod(v, &end);
+                if (!isdigit((unsigned char)v[0]) || *end || errno)
+                        return bad(err, path, line, "%s: '%s' is not a decimal number like 4 or 1.5", k->name, v);
+                if (d * 100 < (double)k->min - 1e-9 || d * 100 > (double)k->max + 1e-9)
+                        return bad(err, path, line, "%s must be between %g and %g", k->name, k->min / 100.0,
+                                   k->max / 100.0);
+                *(double *)((char *)cfg + k->offset) = d;
+                return 0;
         }
         case T_STRING:
                 break;
@@ -428,6 +448,9 @@ char *hostd_config_dump(const hostd_config *cfg)
                         break;
                 case T_MODE:
                         snprintf(v, sizeof(v), "%04o", (unsigned)*(const mode_t *)p);
+                        break;
+                case T_RATIO:
+                        snprintf(v, sizeof(v), "%g", *(const double *)p);
                         break;
                 default: {
                         const char *s = *(char *const *)p;

@@ -63,6 +63,9 @@ typedef struct hostd_config {
         char *bootstrap_token_file;          /* the first start's admin token; default <state_dir>/bootstrap-token */
         char *audit_file;                    /* the audit log's JSONL file (docs/audit.md) */
         unsigned audit_retention_days;       /* audit records kept in the database; 0 forever */
+        double vcpu_overcommit;              /* vCPUs workspaces may hold per host CPU */
+        double memory_overcommit;            /* memory workspaces may hold per byte left after reserved_memory */
+        uint64_t reserved_memory;            /* bytes of host memory kept for the host itself */
 } hostd_config;
 
 /* Fill *cfg with the built-in defaults (always succeeds). */

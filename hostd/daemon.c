@@ -82,6 +82,19 @@ static void *agent_thread(void *arg)
         return NULL;
 }
 
+/* What workspaces may hold together (docs/quotas.md). */
+static void log_capacity(orch_service *svc)
+{
+        orch_host_capacity c;
+
+        orch_service_capacity(svc, &c);
+        log_info("host capacity: %llu vCPUs (%u CPUs x vcpu_overcommit %g), %llu MiB of memory ((%llu MiB - "
+                 "reserved_memory %llu MiB) x memory_overcommit %g)",
+                 (unsigned long long)orch_host_vcpu_limit(&c), c.cpus, c.vcpu_overcommit,
+                 (unsigned long long)orch_host_memory_limit(&c), (unsigned long long)c.memory_mib,
+                 (unsigned long long)c.reserved_mib, c.memory_overcommit);
+}
+
 static void params_from_config(const hostd_config *cfg, orch_params *p)
 {
         *p = (orch_params){
@@ -108,6 +121,9 @@ static void params_from_config(const hostd_config *cfg, orch_params *p)
                 .gpu_kernel_cmdline = cfg->gpu_kernel_cmdline,
                 .hugepages_min_memory_mib = cfg->hugepages_min_memory / MiB,
                 .gpu_rom_bar_off = strcmp(cfg->gpu_rom_bar, "off") == 0,
+                .vcpu_overcommit = cfg->vcpu_overcommit,
+                .memory_overcommit = cfg->memory_overcommit,
+                .reserved_memory_mib = cfg->reserved_memory / MiB,
         };
 }
 
@@ -212,6 +228,7 @@ int hostd_run(const hostd_config *cfg)
         }
         log_info("hostd %s: libvirt %s, domains of type %s, state in %s", HOSTD_VERSION, cfg->libvirt_uri,
                  orch_service_virt_type(svc), cfg->state_dir);
+        log_capacity(svc);
         load_templates(svc, cfg->templates_dir);
         bootstrap_token(svc, cfg);
         n = orch_reconcile(svc, log_reconcile, NULL, &err);

@@ -1,6 +1,7 @@
 /* gpus.c — the service's GPU side: keep the host's inventory (refreshed at
- * start and on request) in step with the store, claim GPUs for a workspace
- * and release them, turn held GPUs into the domain's hostdevs, NUMA node and
+ * start and on request) in step with the store, say whether the host can
+ * pass GPUs through at all (the claims are made with each admission, in
+ * the store), turn held GPUs into the domain's hostdevs, NUMA node and
  * pinned CPUs, and report every GPU with its state and holder. */
 #include "orchestrator/service-internal.h"
 
@@ -59,27 +60,12 @@ static char *host_refusal(orch_service *svc)
         return why;
 }
 
-int orch_gpu_claim_for(orch_service *svc, const orch_workspace *ws, hd_error *err)
+int orch_gpu_host_check(orch_service *svc, unsigned count, hd_error *err)
 {
-        _cleanup_free_ char *why = NULL;
-        char **addrs = NULL;
-        size_t n = 0;
+        _cleanup_free_ char *why = count ? host_refusal(svc) : NULL;
 
-        if (ws->gpu_count == 0)
-                return 0;
-        why = host_refusal(svc);
-        if (why)
-                return hd_error_set(err, HD_E_NO_RESOURCES, "%s", why);
-        if (orch_store_gpu_claim(svc->store, ws->id, ws->gpu_count, ws->gpu_model, ws->gpu_numa, &addrs, &n,
-                                 err) < 0)
-                return -1;
-        for (size_t i = 0; i < n; i++)
-                free(addrs[i]);
-        free(addrs);
-        return 0;
-}
-
-void orch_gpu_parts_clear(orch_gpu_parts *parts)
+        return why ? hd_error_set(err, HD_E_NO_RESOURCES, "%s", why) : 0;
+}void orch_gpu_parts_clear(orch_gpu_parts *parts)
 {
         for (size_t i = 0; i < parts->n_hostdevs; i++)
                 free((char *)parts->hostdevs[i].address);

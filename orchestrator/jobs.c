@@ -264,23 +264,25 @@ static void do_delete(orch_service *svc, const char *id)
         }
 }
 
-/* Stop, take GPUs again (the stop released them), start. */
+/* Stop, then start admitted again: the stop released the vCPUs, memory and
+ * GPUs, which others may have taken meanwhile. */
 static void restart(orch_service *svc, const char *id)
 {
         _cleanup_(orch_workspace_freep) orch_workspace *ws = NULL;
         _cleanup_free_ char *reason = NULL;
         hd_error err = {0};
+        orch_admission adm;
 
         if (do_stop(svc, id, false, NULL) < 0 || !(ws = orch_store_workspace_get(svc->store, id, &err)))
                 return;
-        if (orch_gpu_claim_for(svc, ws, &err) < 0) {
-                reason = hd_asprintf("restart stopped it but could not take GPUs again: %s", err.message);
+        if (orch_admission_for(svc, ws->gpu_count, NULL, 0, &adm, &err) < 0 ||
+            orch_store_transition_admit(svc->store, id, ORCH_WS_BIT(ORCH_WS_STOPPED), ORCH_WS_STARTING, "restart",
+                                        &adm, &err) < 0) {
+                reason = hd_asprintf("restart stopped it but could not start it again: %s", err.message);
                 orch_store_event_add(svc->store, id, "restart_failed", reason, NULL, NULL);
                 return;
         }
-        if (orch_store_transition(svc->store, id, ORCH_WS_BIT(ORCH_WS_STOPPED), ORCH_WS_STARTING, "restart",
-                                  NULL) == 0)
-                do_start(svc, id);
+        do_start(svc, id);
 }
 
 static void run_job(void *ctx, void *arg)

@@ -30,6 +30,7 @@ struct orch_service {
         orch_gpu_list gpus;        /* the last inventory */
         pthread_mutex_t policy_lock; /* a policy state's read-modify-write (idle.c) */
         int64_t last_sweep;        /* agent thread only */
+        orch_host_capacity host;   /* read at open */
 };
 
 /* What a workspace's GPUs add to its domain. */
@@ -41,8 +42,16 @@ typedef struct orch_gpu_parts {
         size_t n_pin_cpus;
 } orch_gpu_parts;
 
-/* Claim ws->gpu_count GPUs for ws (nothing when 0); HD_E_NO_RESOURCES says why not. */
-int orch_gpu_claim_for(orch_service *svc, const orch_workspace *ws, hd_error *err);
+/* 0, or HD_E_NO_RESOURCES when count > 0 GPUs are asked of a host that
+ * cannot pass any through (TCG, no IOMMU, ACS override). */
+int orch_gpu_host_check(orch_service *svc, unsigned count, hd_error *err);
+
+/* quota-service.c: the host's capacity from p (or the system) at open, and
+ * the admission of a request for gpu_count GPUs (groups: the owner's, for a
+ * create; a start uses those kept on the row). */
+void orch_capacity_init(orch_service *svc, const orch_params *p);
+int orch_admission_for(orch_service *svc, unsigned gpu_count, const char *const *groups, size_t n_groups,
+                       orch_admission *adm, hd_error *err);
 int orch_gpu_domain_parts(orch_service *svc, const char *id, orch_gpu_parts *parts, hd_error *err);
 void orch_gpu_parts_clear(orch_gpu_parts *parts);
 void orch_gpu_quarantine_on_reset_failure(orch_service *svc, const char *id, const char *libvirt_message);

@@ -56,6 +56,7 @@ orch_service *orch_service_open(const orch_params *p, hd_error *err)
         img_limits limits = {.max_virtual_size = p->max_image_size};
 
         params_copy(&svc->p, p);
+        orch_capacity_init(svc, p);
         pthread_mutex_init(&svc->busy_lock, NULL);
         pthread_cond_init(&svc->busy_cond, NULL);
         pthread_mutex_init(&svc->gpu_lock, NULL);
@@ -258,31 +259,6 @@ static int check_range(const char *what, uint64_t v, uint64_t lo, uint64_t hi, h
         return 0;
 }
 
-/* Memory of workspaces that hold it (everything not stopped, failed or gone)
- * plus the request must fit in the host's memory: no overcommit of RAM. */
-static int check_capacity(orch_service *svc, uint64_t memory_mib, hd_error *err)
-{
-        unsigned holding = ORCH_WS_BIT(ORCH_WS_PENDING) | ORCH_WS_BIT(ORCH_WS_PROVISIONING) |
-                           ORCH_WS_BIT(ORCH_WS_RUNNING) | ORCH_WS_BIT(ORCH_WS_READY) |
-                           ORCH_WS_BIT(ORCH_WS_STARTING) | ORCH_WS_BIT(ORCH_WS_STOPPING);
-        orch_ws_filter f = {.states = holding};
-        orch_workspace_list l = {0};
-        uint64_t host_mib = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) >> 20;
-        uint64_t used = 0;
-
-        if (orch_store_workspace_list(svc->store, &f, &l, err) < 0)
-                return -1;
-        for (size_t i = 0; i < l.count; i++)
-                used += l.items[i].memory_mib;
-        orch_workspace_list_free(&l);
-        if (used + memory_mib > host_mib)
-                return hd_error_set(err, HD_E_NO_RESOURCES,
-                                    "host out of memory: %llu MiB of %llu MiB held by workspaces, %llu MiB requested",
-                                    (unsigned long long)used, (unsigned long long)host_mib,
-                                    (unsigned long long)memory_mib);
-        return 0;
-}
-
 static int check_create(orch_service *svc, orch_create_req *r, hd_error *err)
 {
         _cleanup_(orch_image_freep) orch_image *img = NULL;
@@ -326,9 +302,7 @@ static int check_create(orch_service *svc, orch_create_req *r, hd_error *err)
         if (r->disk_gib < min_disk_gib)
                 return hd_error_set(err, HD_E_INVALID, "disk_gib %llu is smaller than image '%s' (%llu GiB)",
                                     (unsigned long long)r->disk_gib, img->name, (unsigned long long)min_disk_gib);
-        if (check_range("disk_gib", r->disk_gib, 1, svc->p.max_disk_gib, err) < 0)
-                return -1;
-        return check_capacity(svc, r->memory_mib, err);
+        return check_range("disk_gib", r->disk_gib, 1, svc->p.max_disk_gib, err);
 }
 
 typedef struct policy_choice {
@@ -363,6 +337,7 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         orch_create_req r = *req;
         _cleanup_(orch_template_choice_clear) orch_template_choice tc = {0};
         orch_workspace spec = {0}, *ws;
+        orch_admission adm;
         policy_choice pol;
 
         /* The guest user defaults to the caller's name, or "dev" where that
@@ -389,15 +364,16 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         spec.gpu_count = r.gpus;
         spec.gpu_model = (char *)r.gpu_model;
         spec.gpu_numa = (char *)r.gpu_numa;
-        ws = orch_store_workspace_create(svc->store, &spec, err);
+        /* Admission (quotas, host capacity, the GPU claim) in the row's own
+         * transaction: a refusal leaves nothing. */
+        if (orch_admission_for(svc, r.gpus, r.owner_groups, r.n_owner_groups, &adm, err) < 0)
+                return NULL;
+        ws = orch_store_workspace_create_admit(svc->store, &spec, &adm, err);
         if (!ws)
                 return NULL;
-        /* Admission: the policy is recorded and the GPUs are claimed now, or
-         * the request leaves nothing. */
-        if (orch_policy_setup(svc, ws, pol.idle_timeout_s, pol.lifetime_s, pol.lifetime_delete, err) < 0 ||
-            orch_gpu_claim_for(svc, ws, err) < 0) {
-                orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETING, "no GPUs", NULL);
-                orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETED, "no GPUs", NULL);
+        if (orch_policy_setup(svc, ws, pol.idle_timeout_s, pol.lifetime_s, pol.lifetime_delete, err) < 0) {
+                orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETING, "no policy", NULL);
+                orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETED, "no policy", NULL);
                 orch_store_workspace_purge(svc->store, ws->id, NULL);
                 orch_workspace_free(ws);
                 return NULL;
@@ -408,12 +384,14 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         return ws;
 }
 
-/* Find ref, move it from one of the states in from to state to, queue kind
- * (with the reason for its end state when keep_reason). */
-static orch_workspace *request_why(orch_service *svc, const char *ref, unsigned from, orch_ws_state to,
-                                   const char *reason, bool keep_reason, orch_job_kind kind, hd_error *err)
+/* Find ref, move it from one of the states in from to state to (admitted,
+ * for a start), queue kind (with the reason for its end state when keep_reason). */
+static orch_workspace *request_admit(orch_service *svc, const char *ref, unsigned from, orch_ws_state to,
+                                     const char *reason, bool keep_reason, bool admit, orch_job_kind kind,
+                                     hd_error *err)
 {
         _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(svc->store, ref, err);
+        orch_admission adm;
 
         if (!ws)
                 return NULL;
@@ -426,10 +404,19 @@ static orch_workspace *request_why(orch_service *svc, const char *ref, unsigned 
                              orch_ws_state_name(ws->state), orch_ws_state_name(to));
                 return NULL;
         }
-        if (orch_store_transition(svc->store, ws->id, ORCH_WS_BIT(ws->state), to, reason, err) < 0)
+        if (admit && orch_admission_for(svc, ws->gpu_count, NULL, 0, &adm, err) < 0)
+                return NULL;
+        if (orch_store_transition_admit(svc->store, ws->id, ORCH_WS_BIT(ws->state), to, reason,
+                                        admit ? &adm : NULL, err) < 0)
                 return NULL;
         orch_job_queue_why(svc, kind, ws->id, keep_reason ? reason : NULL);
         return orch_store_workspace_get(svc->store, ws->id, err);
+}
+
+static orch_workspace *request_why(orch_service *svc, const char *ref, unsigned from, orch_ws_state to,
+                                   const char *reason, bool keep_reason, orch_job_kind kind, hd_error *err)
+{
+        return request_admit(svc, ref, from, to, reason, keep_reason, false, kind, err);
 }
 
 static orch_workspace *request(orch_service *svc, const char *ref, unsigned from, orch_ws_state to,
@@ -444,13 +431,12 @@ orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err)
 {
         _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(svc->store, ref, err);
 
-        /* A stopped workspace holds no GPU: take free matching ones again, or refuse now. */
+        /* A stopped workspace holds no vCPU, memory or GPU: the move to
+         * starting takes them back (free matching GPUs), or is refused. */
         if (!ws || orch_policy_check_start(svc, ws, err) < 0)
                 return NULL;
-        if ((ws->state == ORCH_WS_STOPPED || ws->state == ORCH_WS_FAILED) && orch_gpu_claim_for(svc, ws, err) < 0)
-                return NULL;
-        return request(svc, ref, ORCH_WS_BIT(ORCH_WS_STOPPED) | ORCH_WS_BIT(ORCH_WS_FAILED), ORCH_WS_STARTING,
-                       "start requested", JOB_START, err);
+        return request_admit(svc, ref, ORCH_WS_BIT(ORCH_WS_STOPPED) | ORCH_WS_BIT(ORCH_WS_FAILED),
+                             ORCH_WS_STARTING, "start requested", false, true, JOB_START, err);
 }
 
 orch_workspace *orch_ws_stop(orch_service *svc, const char *ref, bool force, hd_error *err)

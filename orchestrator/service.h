@@ -38,6 +38,12 @@ typedef struct orch_params {
         uint64_t hugepages_min_memory_mib; /* 0: never back guests with hugepages */
         bool gpu_rom_bar_off;         /* <rom bar='off'/> on passed-through functions */
         unsigned default_idle_timeout; /* seconds; idle auto-stop when neither template nor request says; 0 off */
+        /* Host capacity (docs/quotas.md): what all workspaces together may hold. */
+        double vcpu_overcommit;       /* vCPUs per host CPU; 0: 4.0 */
+        double memory_overcommit;     /* 0: 1.0 */
+        uint64_t reserved_memory_mib; /* kept for the host itself */
+        unsigned host_cpus;           /* 0: the system's online CPUs (tests set it) */
+        uint64_t host_memory_mib;     /* 0: the system's memory (tests set it) */
 } orch_params;
 
 /* The executor runs fn(ctx, arg) later on a worker thread, then free_arg(arg);
@@ -57,6 +63,8 @@ typedef struct orch_events orch_events;
 orch_events *orch_service_events(orch_service *svc);
 /* Whether libvirt answers now (for /v1/health); fills err when not. */
 bool orch_service_libvirt_ok(orch_service *svc, hd_error *err);
+/* The host's capacity as read at open (quota.h). */
+void orch_service_capacity(orch_service *svc, orch_host_capacity *out);
 
 /* ---- images --------------------------------------------------------------- */
 int orch_image_import(orch_service *svc, const img_import_req *req, orch_image **out, hd_error *err);
@@ -70,6 +78,7 @@ typedef struct orch_create_req {
         const char *owner;         /* who asks: the API caller (or the user an admin acts for) */
         const char *const *owner_groups; /* the owner's groups (quotas, template groups) */
         size_t n_owner_groups;
+        bool bypass_template_groups; /* an admin: a template's groups do not restrict it */
         const char *user;          /* guest user; NULL = owner */
         const char *const *ssh_keys;
         size_t n_ssh_keys;
@@ -85,9 +94,15 @@ typedef struct orch_create_req {
         unsigned lifetime_s;       /* 0: the template's; capped by the template's max_lifetime */
 } orch_create_req;
 
-/* Check the request, commit the row (state pending) and queue provisioning. */
+/* Check the request, commit the row (state pending) with its admission
+ * (quotas, host capacity, GPU claim: orch_store_workspace_create_admit) and
+ * queue provisioning. A template that names groups is refused (HD_E_FORBIDDEN)
+ * to an owner in none of them, unless bypass_template_groups. */
 orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd_error *err);
-/* Each commits its first state change, queues the rest and returns the row. */
+/* Each commits its first state change, queues the rest and returns the row.
+ * A start (and the start half of a restart) is admitted again: quotas and
+ * host capacity for vCPUs, memory and GPUs, with the GPUs claimed, in the
+ * move to starting (orch_store_transition_admit). */
 orch_workspace *orch_ws_start(orch_service *svc, const char *ref, hd_error *err);
 orch_workspace *orch_ws_stop(orch_service *svc, const char *ref, bool force, hd_error *err);
 orch_workspace *orch_ws_restart(orch_service *svc, const char *ref, hd_error *err);

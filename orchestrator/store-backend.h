@@ -38,8 +38,10 @@ struct orch_store_ops {
                              hd_error *err);
         int (*template_delete)(orch_store *st, const char *name, hd_error *err);
 
-        /* row is complete (id, state pending, times); also logs "created". */
-        int (*ws_insert)(orch_store *st, const orch_workspace *row, hd_error *err);
+        /* row is complete (id, state pending, times); also logs "created".
+         * adm not NULL: admission in the same transaction (sq_admit_tx). */
+        int (*ws_insert)(orch_store *st, const orch_workspace *row, const orch_admission *adm,
+                         hd_error *err);
         int (*ws_get)(orch_store *st, orch_ws_key key, const char *value, orch_workspace *out,
                       hd_error *err);
         int (*ws_list)(orch_store *st, const orch_ws_filter *f, orch_workspace_list *out,
@@ -47,9 +49,11 @@ struct orch_store_ops {
         int (*ws_update)(orch_store *st, const char *id, const orch_ws_update *u, int64_t now,
                          hd_error *err);
         /* Must call orch_ws_check_transition() on the state it read inside
-         * the transaction, and log the "state" event in that transaction. */
+         * the transaction, and log the "state" event in that transaction.
+         * adm not NULL: admission of a start in the same transaction. */
         int (*ws_transition)(orch_store *st, const char *id, unsigned expected_from,
-                             orch_ws_state to, const char *reason, int64_t now, hd_error *err);
+                             orch_ws_state to, const char *reason, const orch_admission *adm,
+                             int64_t now, hd_error *err);
         int (*policy_get)(orch_store *st, const char *id, orch_ws_policy *out, hd_error *err);
         int (*policy_set)(orch_store *st, const char *id, const orch_ws_policy *p, int64_t now,
                           hd_error *err);
@@ -103,6 +107,17 @@ struct orch_store_ops {
         int (*token_touch)(orch_store *st, const char *id, int64_t now, hd_error *err);
         /* Whether an enabled user with role admin holds a live token without scopes. */
         int (*token_admin_exists)(orch_store *st, int64_t now, bool *found, hd_error *err);
+        /* Replace the limits set on one user or group (limits checked and sorted). */
+        int (*quota_set)(orch_store *st, orch_quota_scope scope, const char *name,
+                         const orch_quota_limit *limits, size_t n, int64_t now, hd_error *err);
+        /* HD_E_NOT_FOUND when it has none. */
+        int (*quota_delete)(orch_store *st, orch_quota_scope scope, const char *name, hd_error *err);
+        /* name NULL: every set; else that one (scope) only. */
+        int (*quota_list)(orch_store *st, const char *name, orch_quota_scope scope,
+                          orch_quota_set_list *out, hd_error *err);
+        /* orch_admission_report() of the user's facts read in one transaction. */
+        int (*quota_report)(orch_store *st, const char *user, const char *const *groups,
+                            size_t n_groups, orch_quota_report *out, hd_error *err);
 };
 
 struct orch_store {
@@ -126,6 +141,41 @@ int orch_ws_check_transition(const char *id, orch_ws_state from, unsigned expect
 int orch_gpu_choose(const orch_gpu_row *rows, size_t n, unsigned count,
                     const char *model_filter, const char *numa_policy, size_t *pick,
                     hd_error *err);
+
+/* ---- admission (store-quota.c), for backends ------------------------------ *
+ *
+ * A backend reads these facts inside the transaction that inserts a row or
+ * moves it to starting, then lets orch_admission_decide() rule: once before
+ * it claims the row's GPUs (quotas other than GPUs), once after (everything,
+ * with the GPUs claimed, and the host's capacity). */
+typedef struct orch_admission_facts {
+        const char *owner;
+        const char *const *groups;    /* the owner's */
+        size_t n_groups;
+        const orch_quota_set *sets;   /* set on the owner or one of its groups */
+        size_t n_sets;
+        uint64_t workspaces, disk_gib; /* the owner's other workspaces, not deleting or deleted */
+        uint64_t vcpus, memory_mib;   /* the owner's other workspaces in ORCH_QUOTA_HOLDING */
+        const orch_gpu_row *gpus;     /* the GPUs the owner's other workspaces hold */
+        size_t n_gpus;
+        uint64_t host_vcpus, host_memory_mib; /* every other workspace in ORCH_QUOTA_HOLDING */
+} orch_admission_facts;
+
+/* What one request asks for. */
+typedef struct orch_admission_ask {
+        bool create;                  /* false: a start, which adds no workspace and no disk */
+        unsigned vcpus;
+        uint64_t memory_mib, disk_gib;
+        const orch_gpu_row *gpus;     /* the GPUs claimed for it; none before the claim */
+        size_t n_gpus;
+} orch_admission_ask;
+
+/* The owner's limits with use (and ask's amounts when ask is not NULL). */
+void orch_admission_report(const orch_admission_facts *f, const orch_admission_ask *ask,
+                           orch_quota_report *out);
+/* 0 or -1 with the refusal (quota.h); host NULL: quotas only. */
+int orch_admission_decide(const orch_admission_facts *f, const orch_admission_ask *ask,
+                          const orch_host_capacity *host, hd_error *err);
 
 /* Checks a new workspace's GPU request (count, model, NUMA policy). */
 int orch_gpu_request_check(const orch_workspace *spec, hd_error *err);

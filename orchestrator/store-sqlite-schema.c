@@ -119,7 +119,7 @@ const char *const orch_sqlite_migrations[] = {
         "  CONSTRAINT workspaces_lifetime_action CHECK (lifetime_action IN ('stop', 'delete'));"
         "ALTER TABLE workspaces ADD COLUMN policy_state TEXT;",
 
-        /* Users and API tokens (orchestrator/users.h). Groups and roles are
+        /* 5: users and API tokens (orchestrator/users.h). Groups and roles are
          * space-separated names (their characters exclude spaces). A token
          * is kept only as its SHA-256, unique so that it finds its row;
          * tokens go with their user. */
@@ -177,6 +177,20 @@ const char *const orch_sqlite_migrations[] = {
         "  BEGIN SELECT RAISE(ABORT, 'the audit anchor only moves forward'); END;"
         "CREATE TRIGGER audit_anchor_no_delete BEFORE DELETE ON audit_anchor"
         "  BEGIN SELECT RAISE(ABORT, 'the audit anchor cannot be removed'); END;",
+        /* 7: quotas (orchestrator/quota.h): one row per limit set on a user
+         * or a group. resource is "workspaces", "vcpus", "memory_mib",
+         * "disk_gib" or "gpus:<model>"; NOCASE, as models match without case.
+         * A workspace keeps its owner's groups at create (a JSON array), so
+         * that a later start is admitted under the same group limits. */
+        "CREATE TABLE quotas ("
+        "  scope TEXT NOT NULL CONSTRAINT quotas_scope CHECK (scope IN ('user', 'group')),"
+        "  name TEXT NOT NULL,"
+        "  resource TEXT NOT NULL COLLATE NOCASE,"
+        "  value INTEGER NOT NULL CONSTRAINT quotas_value CHECK (value >= 0),"
+        "  updated_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (scope, name, resource));"
+        "ALTER TABLE workspaces ADD COLUMN owner_groups TEXT CONSTRAINT workspaces_owner_groups"
+        "  CHECK (owner_groups IS NULL OR json_valid(owner_groups));",
 };
 
 const size_t orch_sqlite_migration_count = HD_ARRAY_SIZE(orch_sqlite_migrations);

@@ -1,7 +1,7 @@
 /* store-sqlite.c — the embedded sqlite backend of the store: opening and
  * migrating (the steps are in store-sqlite-schema.c), the connection's
  * settings, and each operation as one transaction (users and API tokens:
- * store-sqlite-users.c).
+ * store-sqlite-users.c; quotas and admission: store-sqlite-quota.c).
  *
  * Settings, chosen at every open:
  *   journal_mode=WAL     readers never wait for the writer; a crash leaves
@@ -97,6 +97,7 @@ char *col_text(sqlite3_stmt *stmt, int i)
         return t ? hd_strdup((const char *)t) : NULL;
 }
 
+/* Run a statement that returns no row. */
 int sq_done(sq_store *s, sqlite3_stmt *stmt, const char *op, hd_error *err)
 {
         int rc = sqlite3_step(stmt);
@@ -109,6 +110,7 @@ int tx_begin(sq_store *s, const char *op, hd_error *err)
         return sq_exec(s, "BEGIN IMMEDIATE", op, err);
 }
 
+/* Commit when r is 0, roll back otherwise; returns r, or -1 if the commit fails. */
 int tx_end(sq_store *s, int r, const char *op, hd_error *err)
 {
         if (r == 0 && sq_exec(s, "COMMIT", op, err) == 0)
@@ -664,7 +666,8 @@ static int read_ws(sqlite3_stmt *stmt, void *item, hd_error *err)
         return 0;
 }
 
-static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
+static int ws_insert_tx(sq_store *s, const orch_workspace *w, const orch_admission *adm,
+                        hd_error *err)
 {
         const char *op = "creating a workspace";
         _cleanup_stmt_ sqlite3_stmt *ins = sq_prep(
@@ -727,12 +730,15 @@ static int ws_insert_tx(sq_store *s, const orch_workspace *w, hd_error *err)
         if (!ev)
                 return -1;
         bind_text(ev, 1, w->id);
-        return sq_done(s, ev, op, err);
+        if (sq_done(s, ev, op, err) < 0)
+                return -1;
+        return adm ? sq_admit_tx(s, w->id, true, adm, w->created_at, err) : 0;
 }
 
-static int sq_ws_insert(orch_store *st, const orch_workspace *row, hd_error *err)
+static int sq_ws_insert(orch_store *st, const orch_workspace *row, const orch_admission *adm,
+                        hd_error *err)
 {
-        return SQ_IN_TX(st, "creating a workspace", err, ws_insert_tx(s, row, err));
+        return SQ_IN_TX(st, "creating a workspace", err, ws_insert_tx(s, row, adm, err));
 }
 
 static int sq_ws_get(orch_store *st, orch_ws_key key, const char *value, orch_workspace *out,
@@ -783,7 +789,7 @@ static int read_state(sqlite3_stmt *stmt, void *item, hd_error *err)
         return 0;
 }
 
-static int current_state(sq_store *s, const char *id, orch_ws_state *state, const char *op,
+int current_state(sq_store *s, const char *id, orch_ws_state *state, const char *op,
                          hd_error *err)
 {
         int r = query_one(s, "SELECT state, id FROM workspaces WHERE id = ?", id, read_state,
@@ -899,7 +905,8 @@ static int sq_policy_set(orch_store *st, const char *id, const orch_ws_policy *p
 }
 
 static int ws_transition_tx(sq_store *s, const char *id, unsigned expected_from,
-                            orch_ws_state to, const char *reason, int64_t now, hd_error *err)
+                            orch_ws_state to, const char *reason, const orch_admission *adm,
+                            int64_t now, hd_error *err)
 {
         const char *op = "changing a workspace's state";
         _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
@@ -928,14 +935,15 @@ static int ws_transition_tx(sq_store *s, const char *id, unsigned expected_from,
          * GPU, even when its caller dies before releasing them. */
         if (to == ORCH_WS_STOPPED || to == ORCH_WS_FAILED || to == ORCH_WS_DELETED)
                 return gpu_release_tx(s, id, now, op, err);
-        return 0;
+        return adm ? sq_admit_tx(s, id, false, adm, now, err) : 0;
 }
 
 static int sq_ws_transition(orch_store *st, const char *id, unsigned expected_from,
-                            orch_ws_state to, const char *reason, int64_t now, hd_error *err)
+                            orch_ws_state to, const char *reason, const orch_admission *adm,
+                            int64_t now, hd_error *err)
 {
         return SQ_IN_TX(st, "changing a workspace's state", err,
-                        ws_transition_tx(s, id, expected_from, to, reason, now, err));
+                        ws_transition_tx(s, id, expected_from, to, reason, adm, now, err));
 }
 
 static int ws_purge_tx(sq_store *s, const char *id, int64_t now, hd_error *err)
@@ -1093,7 +1101,7 @@ static int sq_gpu_sync(orch_store *st, const orch_gpu_row *usable, size_t n, int
                         gpu_sync_tx(s, usable, n, now, err));
 }
 
-static int read_gpu(sqlite3_stmt *stmt, void *item, hd_error *err)
+int read_gpu(sqlite3_stmt *stmt, void *item, hd_error *err)
 {
         orch_gpu_row *g = item;
 
@@ -1130,7 +1138,7 @@ static int sq_gpu_list(orch_store *st, orch_gpu_row_list *out, hd_error *err)
         return gpu_list_tx(s, out, "listing GPUs", err);
 }
 
-static int read_text(sqlite3_stmt *stmt, void *item, hd_error *err)
+int read_text(sqlite3_stmt *stmt, void *item, hd_error *err)
 {
         *(char **)item = col_text(stmt, 0);
         return 0;
@@ -1232,7 +1240,7 @@ static int gpu_assign(sq_store *s, const char *ws_id, const orch_gpu_row *rows,
         return log_gpus(s, ws_id, "gpu.claimed", now, op, err);
 }
 
-static int gpu_claim_tx(sq_store *s, const char *ws_id, unsigned count, const char *filter,
+int gpu_claim_tx(sq_store *s, const char *ws_id, unsigned count, const char *filter,
                         const char *policy, int64_t now, char ***out, size_t *n,
                         hd_error *err)
 {
@@ -1343,4 +1351,8 @@ static const struct orch_store_ops sq_ops = {
         .gpu_held = sq_gpu_held,
         .gpu_quarantine = sq_gpu_quarantine,
         SQ_USER_OPS,
+        .quota_set = sq_quota_set,
+        .quota_delete = sq_quota_delete,
+        .quota_list = sq_quota_list,
+        .quota_report = sq_quota_report,
 };

@@ -1,7 +1,8 @@
 /* store-sqlite.h — what the sqlite backend's files share (internal): the
- * handle, its locking and transaction macros, and the statement helpers of
- * store-sqlite.c. The files of the backend (store-sqlite*.c) are the only
- * ones of hostd that include sqlite3.h. */
+ * handle, its locking and transaction macros, the statement helpers of
+ * store-sqlite.c, and the hooks into store-sqlite-users.c and
+ * store-sqlite-quota.c. The files of the backend (store-sqlite*.c) are the
+ * only ones of hostd that include sqlite3.h. */
 #pragma once
 
 #include "orchestrator/store-backend.h"
@@ -98,3 +99,36 @@ int sq_token_admin_exists(orch_store *st, int64_t now, bool *found, hd_error *er
         .token_get = sq_token_get, .token_list = sq_token_list,                            \
         .token_revoke = sq_token_revoke, .token_touch = sq_token_touch,                    \
         .token_admin_exists = sq_token_admin_exists
+typedef int (*row_reader)(sqlite3_stmt *stmt, void *item, hd_error *err);
+/* Step through a query, appending one item per row with read(). */
+int collect(sq_store *s, sqlite3_stmt *stmt, void **items, size_t *count, size_t item_size,
+            row_reader read, const char *op, hd_error *err);
+/* At most one row with one text key: 0 with a row, 1 without, -1 on error. */
+int query_one(sq_store *s, const char *sql, const char *key, row_reader read, void *item,
+              const char *op, hd_error *err);
+int read_text(sqlite3_stmt *stmt, void *item, hd_error *err); /* column 0 into a char * */
+
+/* A workspace's state inside a transaction: HD_E_NOT_FOUND when there is none. */
+int current_state(sq_store *s, const char *id, orch_ws_state *state, const char *op, hd_error *err);
+/* An orch_gpu_row from address, vendor_device, model, numa_node, present,
+ * quarantined, quarantine_reason, workspace_id. */
+int read_gpu(sqlite3_stmt *stmt, void *item, hd_error *err);
+/* orch_store_gpu_claim's body, inside the caller's transaction. */
+int gpu_claim_tx(sq_store *s, const char *ws_id, unsigned count, const char *filter,
+                 const char *policy, int64_t now, char ***out, size_t *n, hd_error *err);
+
+/* ---- quotas and admission (store-sqlite-quota.c) -------------------------- */
+
+/* Inside the transaction that inserted workspace id (create: keeps
+ * adm->groups on the row) or moved it to starting: claim its GPUs and
+ * decide admission (quota.h). -1 leaves the caller to roll back. */
+int sq_admit_tx(sq_store *s, const char *id, bool create, const orch_admission *adm, int64_t now,
+                hd_error *err);
+
+int sq_quota_set(orch_store *st, orch_quota_scope scope, const char *name, const orch_quota_limit *limits,
+                 size_t n, int64_t now, hd_error *err);
+int sq_quota_delete(orch_store *st, orch_quota_scope scope, const char *name, hd_error *err);
+int sq_quota_list(orch_store *st, const char *name, orch_quota_scope scope, orch_quota_set_list *out,
+                  hd_error *err);
+int sq_quota_report(orch_store *st, const char *user, const char *const *groups, size_t n_groups,
+                    orch_quota_report *out, hd_error *err);

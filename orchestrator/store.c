@@ -393,6 +393,12 @@ int orch_store_template_delete(orch_store *st, const char *name, hd_error *err)
 orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace *spec,
                                             hd_error *err)
 {
+        return orch_store_workspace_create_admit(st, spec, NULL, err);
+}
+
+orch_workspace *orch_store_workspace_create_admit(orch_store *st, const orch_workspace *spec,
+                                                  const orch_admission *adm, hd_error *err)
+{
         char id[ORCH_WS_ID_LEN + 1];
         orch_workspace row = {0};
         int64_t t = now();
@@ -426,7 +432,7 @@ orch_workspace *orch_store_workspace_create(orch_store *st, const orch_workspace
         row.gpu_numa = spec->gpu_numa;
         row.state = ORCH_WS_PENDING;
         row.created_at = row.updated_at = row.state_changed_at = t;
-        if (orch_store_committed(st, st->ops->ws_insert(st, &row, err)) < 0)
+        if (orch_store_committed(st, st->ops->ws_insert(st, &row, adm, err)) < 0)
                 return NULL;
         return orch_store_workspace_get(st, id, err);
 }
@@ -501,12 +507,23 @@ int orch_store_workspace_update(orch_store *st, const char *id, const orch_ws_up
 int orch_store_transition(orch_store *st, const char *id, unsigned expected_from,
                           orch_ws_state to, const char *reason, hd_error *err)
 {
+        return orch_store_transition_admit(st, id, expected_from, to, reason, NULL, err);
+}
+
+int orch_store_transition_admit(orch_store *st, const char *id, unsigned expected_from,
+                                orch_ws_state to, const char *reason, const orch_admission *adm,
+                                hd_error *err)
+{
         if (require(id, "a workspace's id", err) < 0)
                 return -1;
         if ((unsigned)to >= ORCH_WS__STATE_COUNT)
                 return hd_error_set(err, HD_E_INTERNAL, "workspace %s: no state number %d", id,
                                     (int)to);
-        return orch_store_committed(st, st->ops->ws_transition(st, id, expected_from, to, reason,
+        if (adm && to != ORCH_WS_STARTING)
+                return hd_error_set(err, HD_E_INTERNAL,
+                                    "workspace %s: admission is for a move to starting, not to %s", id,
+                                    orch_ws_state_name(to));
+        return orch_store_committed(st, st->ops->ws_transition(st, id, expected_from, to, reason, adm,
                                                                now(), err));
 }
 

@@ -388,6 +388,52 @@ int orch_store_gpu_quarantine(orch_store *st, const char *address, const char *r
 /* Make a quarantined GPU claimable again. HD_E_NOT_FOUND for an unknown address. */
 int orch_store_gpu_clear(orch_store *st, const char *address, hd_error *err);
 
+/* ---- quotas and admission (orchestrator/quota.h, docs/quotas.md) ---------- */
+#include "orchestrator/quota.h"
+
+/* The states whose workspaces hold vCPUs and memory. */
+#define ORCH_QUOTA_HOLDING                                                                         \
+        (ORCH_WS_BIT(ORCH_WS_PENDING) | ORCH_WS_BIT(ORCH_WS_PROVISIONING) |                       \
+         ORCH_WS_BIT(ORCH_WS_RUNNING) | ORCH_WS_BIT(ORCH_WS_READY) | ORCH_WS_BIT(ORCH_WS_STARTING) | \
+         ORCH_WS_BIT(ORCH_WS_STOPPING))
+/* The states whose workspaces count toward the workspace count and disk. */
+#define ORCH_QUOTA_EXISTING \
+        (((1u << ORCH_WS__STATE_COUNT) - 1) & ~ORCH_WS_BIT(ORCH_WS_DELETING) & ~ORCH_WS_BIT(ORCH_WS_DELETED))
+
+/* orch_store_workspace_create and, in the same transaction: adm->groups kept
+ * on the row, its GPUs claimed when gpu_count > 0 (as orch_store_gpu_claim;
+ * a service checks first that the host can pass GPUs through at all), and
+ * admission decided: the owner's quotas, then the host's capacity. Any
+ * refusal (HD_E_FORBIDDEN for a quota, HD_E_NO_RESOURCES for the host or
+ * its GPUs, messages in quota.h and above) leaves nothing: no row, no
+ * claim, no event. */
+orch_workspace *orch_store_workspace_create_admit(orch_store *st, const orch_workspace *spec,
+                                                  const orch_admission *adm, hd_error *err);
+/* orch_store_transition to ORCH_WS_STARTING and, in the same transaction,
+ * the row's GPUs claimed and admission decided for what a start takes back
+ * (vCPUs, memory, GPUs), with the groups the row kept at create. A refusal
+ * leaves the workspace where it was. */
+int orch_store_transition_admit(orch_store *st, const char *id, unsigned expected_from,
+                                orch_ws_state to, const char *reason, const orch_admission *adm,
+                                hd_error *err);
+
+/* Replace every limit set on one user or group by limits (checked and
+ * sorted in place: orch_quota_limits_check). */
+int orch_store_quota_set(orch_store *st, orch_quota_scope scope, const char *name,
+                         orch_quota_limit *limits, size_t n, hd_error *err);
+/* Remove them all; HD_E_NOT_FOUND when none is set. */
+int orch_store_quota_delete(orch_store *st, orch_quota_scope scope, const char *name,
+                            hd_error *err);
+/* Every user and group with limits: users then groups, by name. */
+int orch_store_quota_list(orch_store *st, orch_quota_set_list *out, hd_error *err);
+/* The limits of one user or group (HD_E_NOT_FOUND when none is set). */
+int orch_store_quota_get(orch_store *st, orch_quota_scope scope, const char *name,
+                         orch_quota_set *out, hd_error *err);
+/* The limits in effect for user in groups, where each comes from, and the
+ * user's use now (orch_quota_resolve with use). Free with orch_quota_report_free. */
+int orch_store_quota_report(orch_store *st, const char *user, const char *const *groups,
+                            size_t n_groups, orch_quota_report *out, hd_error *err);
+
 /* ---- ids ------------------------------------------------------------------ */
 
 #define ORCH_WS_ID_LEN 19 /* "ws-" + 16 hex */

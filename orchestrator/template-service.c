@@ -2,8 +2,9 @@
  * template's JSON as a new immutable version (validated, every error
  * returned), load a template directory at start, diff two versions, and
  * turn a create request that names a template into the workspace's size,
- * image and GPUs (the template's newest version, with the user's overrides
- * checked against the template's ranges). */
+ * image and GPUs (the template's newest version, refused to a user outside
+ * the groups it names, with the user's overrides checked against the
+ * template's ranges). */
 #include "orchestrator/service-internal.h"
 #include "orchestrator/template.h"
 #include "common/buf.h"
@@ -151,6 +152,20 @@ void orch_template_choice_clear(orch_template_choice *c)
         memset(c, 0, sizeof(*c));
 }
 
+/* A template that names groups is for their members (and admins) only. */
+static int template_groups_check(const orch_template *t, const orch_create_req *r, hd_error *err)
+{
+        _cleanup_buf_ hd_buf allowed = HD_BUF_INIT;
+
+        if (r->bypass_template_groups || orch_template_usable_by(t, r->owner_groups, r->n_owner_groups))
+                return 0;
+        for (size_t i = 0; i < t->n_groups; i++)
+                hd_buf_appendf(&allowed, "%s%s", i ? ", " : "", t->groups[i]);
+        return hd_error_set(err, HD_E_FORBIDDEN,
+                            "template '%s' may only be used by members of group%s %s, and %s is in none of them",
+                            t->name, t->n_groups == 1 ? "" : "s", allowed.data, r->owner ? r->owner : "the owner");
+}
+
 int orch_template_resolve_create(orch_service *svc, orch_create_req *r, orch_template_choice *c,
                                  hd_error *err)
 {
@@ -173,7 +188,7 @@ int orch_template_resolve_create(orch_service *svc, orch_create_req *r, orch_tem
         if (!v)
                 return -1;
         t = parse_version(v, err);
-        if (!t || orch_template_apply(t, &o, &res, err) < 0)
+        if (!t || template_groups_check(t, r, err) < 0 || orch_template_apply(t, &o, &res, err) < 0)
                 return -1;
         r->vcpus = res.vcpus;
         r->memory_mib = res.memory / MiB;

@@ -85,6 +85,12 @@ TABLE = [
     ("DELETE", "/v1/tokens/{id}", "/v1/tokens/{own_tok}", None, (204, 204, 204, 204, 204)),
     ("DELETE", "/v1/tokens/{id}", "/v1/tokens/{other_tok}", None, (204, 404, 204, 403, 404)),
     ("GET", "/v1/audit", "/v1/audit", None, (200, 403, 403, 200, 403)),
+    ("GET", "/v1/quotas/me", "/v1/quotas/me", None, (200, 200, 200, 200, 200)),
+    ("GET", "/v1/quotas", "/v1/quotas", None, (200, 403, 200, 200, 403)),
+    ("PUT", "/v1/quotas/users/{name}", "/v1/quotas/users/q-{u}", {"vcpus": 8}, (200, 403, 200, 403, 403)),
+    ("DELETE", "/v1/quotas/users/{name}", "/v1/quotas/users/q-{u}", None, (204, 403, 204, 403, 403)),
+    ("PUT", "/v1/quotas/groups/{name}", "/v1/quotas/groups/g-{u}", {"workspaces": 4}, (200, 403, 200, 403, 403)),
+    ("DELETE", "/v1/quotas/groups/{name}", "/v1/quotas/groups/g-{u}", None, (204, 403, 204, 403, 403)),
 ]
 
 

@@ -14,6 +14,7 @@
 #include "tools/wsctl/images.c"
 #include "tools/wsctl/keys.c"
 #include "tools/wsctl/login.c"
+#include "tools/wsctl/quota.c"
 #include "tools/wsctl/request.c"
 #include "tools/wsctl/sse.c"
 #include "tools/wsctl/ssh.c"
@@ -719,6 +720,112 @@ static void test_gpus(void)
         CHECK(r.rc == 0 && strstr(r.out, "\"host_problem\": null") && !strstr(r.out, "ADDRESS  "),
               "gpus --json prints hostd's JSON instead of the table");
         result_free(&r);
+}
+
+#define QUOTA_ME                                                                                                   \
+        "{\"user\":\"alice\",\"groups\":[\"ml\"],\"quotas\":["                                                     \
+        "{\"resource\":\"workspaces\",\"used\":2,\"limit\":3,\"source\":{\"scope\":\"group\",\"name\":\"ml\"}},"   \
+        "{\"resource\":\"vcpus\",\"used\":4,\"limit\":8,\"source\":{\"scope\":\"user\",\"name\":\"alice\"}},"      \
+        "{\"resource\":\"memory_mib\",\"used\":6144,\"limit\":65536,\"source\":{\"scope\":\"group\",\"name\":\"ml\"}}," \
+        "{\"resource\":\"disk_gib\",\"used\":60,\"limit\":null,\"source\":null},"                                  \
+        "{\"resource\":\"gpus\",\"model\":\"any\",\"used\":1,\"limit\":null,\"source\":null},"                     \
+        "{\"resource\":\"gpus\",\"model\":\"H100\",\"used\":1,\"limit\":3,\"source\":{\"scope\":\"user\",\"name\":\"alice\"}}]}"
+#define QUOTA_LIST                                                                                                 \
+        "{\"quotas\":[{\"scope\":\"user\",\"name\":\"alice\",\"limits\":{\"vcpus\":8,\"gpus\":{\"H100\":3}}},"     \
+        "{\"scope\":\"group\",\"name\":\"ml\",\"limits\":{\"workspaces\":3,\"memory_mib\":65536,\"disk_gib\":1024,"  \
+        "\"gpus\":{\"A100\":1}}}]}"
+
+static void test_quota(void)
+{
+        result r;
+
+        reset();
+        answer(200, QUOTA_ME);
+        r = run("quota", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "GET /v1/quotas/me\n") == 0, "wsctl quota asks GET /v1/quotas/me");
+        CHECK_STR(r.out,
+                  "RESOURCE    USED  LIMIT      SOURCE\n"
+                  "workspaces  2     3          group ml\n"
+                  "vcpus       4     8          user alice\n"
+                  "memory      6G    64G        group ml\n"
+                  "disk        60G   unlimited  -\n"
+                  "gpus any    1     unlimited  -\n"
+                  "gpus H100   1     3          user alice\n",
+                  "and prints each resource: use, limit (sizes with units) and where the limit comes from");
+        result_free(&r);
+
+        reset();
+        answer(200, QUOTA_LIST);
+        r = run("quota", "list", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "GET /v1/quotas\n") == 0, "quota list asks GET /v1/quotas");
+        CHECK_STR(r.out,
+                  "SCOPE  NAME   LIMITS\n"
+                  "user   alice  vcpus=8 gpus:H100=3\n"
+                  "group  ml     workspaces=3 memory=64G disk=1T gpus:A100=1\n",
+                  "and prints each user and group with its limits");
+        result_free(&r);
+
+        reset();
+        answer(200, QUOTA_LIST);
+        answer(200, "{\"scope\":\"group\",\"name\":\"ml\",\"limits\":{\"workspaces\":3,\"vcpus\":16}}");
+        r = run("quota", "set", "--group", "ml", "--vcpus", "16", "--memory", "128G", "--gpus", "H100=2", NULL);
+        CHECK(r.rc == 0, "quota set exits 0");
+        CHECK_STR(requests.data,
+                  "GET /v1/quotas\n"
+                  "PUT /v1/quotas/groups/ml {\"workspaces\":3,\"memory_mib\":131072,\"disk_gib\":1024,"
+                  "\"gpus\":{\"A100\":1,\"H100\":2},\"vcpus\":16}\n",
+                  "quota set changes the limits named and keeps the others");
+        CHECK_STR(r.out, "group ml: workspaces=3 vcpus=16\n", "and prints the limits now set");
+        result_free(&r);
+
+        reset();
+        answer(200, QUOTA_LIST);
+        answer(200, "{}");
+        r = run("quota", "unset", "--user", "alice", "--gpus", "H100", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "GET /v1/quotas\nPUT /v1/quotas/users/alice {\"vcpus\":8}\n") == 0,
+              "quota unset removes the limits named");
+        result_free(&r);
+
+        reset();
+        answer(200, QUOTA_LIST);
+        answer(204, "");
+        r = run("quota", "unset", "--user", "alice", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "GET /v1/quotas\nDELETE /v1/quotas/users/alice\n") == 0,
+              "quota unset without a resource removes every limit (DELETE)");
+        CHECK_STR(r.out, "user alice: no limit set\n", "and says so");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"quotas\":[]}");
+        answer(200, "{\"scope\":\"user\",\"name\":\"a b\",\"limits\":{\"disk_gib\":0}}");
+        r = run("quota", "set", "--user", "a b", "--disk", "0", NULL);
+        CHECK(r.rc == 0 && strstr(requests.data, "PUT /v1/quotas/users/a%20b {\"disk_gib\":0}\n"),
+              "a user without limits yet gets the new ones; the name is escaped; 0 is a limit");
+        result_free(&r);
+
+        reset();
+        answer(403, "{\"error\":{\"code\":\"forbidden\",\"message\":\"your roles do not allow GET /v1/quotas\"}}");
+        r = run("quota", "set", "--user", "bob", "--vcpus", "2", NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR && strcmp(r.err, "wsctl: your roles do not allow GET /v1/quotas\n") == 0,
+              "a member's quota set is refused with hostd's message, exit 1");
+        result_free(&r);
+
+        static const char *const bad[][9] = {
+                {"quota", "set", "--vcpus", "4"},
+                {"quota", "set", "--user", "a", "--group", "b", "--vcpus", "1"},
+                {"quota", "set", "--user", "a"},
+                {"quota", "set", "--user", "a", "--gpus", "H100"},
+                {"quota", "set", "--user", "a", "--memory", "1.5X"},
+                {"quota", "set", "--user", "a", "--vcpus", "-1"},
+                {"quota", "frob"},
+        };
+        for (size_t i = 0; i < HD_ARRAY_SIZE(bad); i++) {
+                reset();
+                r = run(bad[i][0], bad[i][1], bad[i][2], bad[i][3], bad[i][4], bad[i][5], bad[i][6], bad[i][7], NULL);
+                CHECK(r.rc == WSCTL_EXIT_USAGE && strcmp(requests.data, "") == 0 && strncmp(r.err, "wsctl: ", 7) == 0,
+                      "a bad quota command line is a usage error (exit 2) and sends nothing");
+                result_free(&r);
+        }
 }
 
 static void test_create_wait(void)
@@ -1531,6 +1638,7 @@ int main(void)
         test_login();
         test_config_parse();
         test_audit();
+        test_quota();
 
         hd_buf_free(&requests);
         hd_buf_free(&stream_requests);

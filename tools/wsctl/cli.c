@@ -143,6 +143,21 @@ static const wsctl_command commands[] = {
          "    --anchor SEQ:HASH  the files start after this record (e.g. the last line of an\n"
          "                    older rotated file), not at the beginning of the log\n",
          wsctl_cmd_audit},
+        {"quota", "show your limits and use; list, set or remove limits of users and groups",
+         "[show] | list | set (--user NAME | --group NAME) LIMIT... | unset (--user NAME | --group NAME) [RESOURCE...]",
+         "  show              your limits in effect, your use, and where each limit comes from\n"
+         "                    (the default; a limit set on you, else the largest of your groups')\n"
+         "  list              every limit set on users and groups (admin, user-admin, auditor)\n"
+         "  set               change limits of a user or group (admin, user-admin); others stay:\n"
+         "    --workspaces N  workspaces, stopped ones included\n"
+         "    --vcpus N       vCPUs of running workspaces\n"
+         "    --memory SIZE   memory of running workspaces, e.g. 64G\n"
+         "    --disk SIZE     disk of all workspaces, e.g. 1T\n"
+         "    --gpus MODEL=N  GPUs of that model (H100=2, 10de:2330=1; any=4 counts every GPU);\n"
+         "                    repeatable\n"
+         "  unset             remove the limits named (--vcpus, --memory, --disk, --workspaces,\n"
+         "                    --gpus MODEL; no value), or every limit of the user or group\n",
+         wsctl_cmd_quota},
 };
 
 static const char exit_codes_help[] =

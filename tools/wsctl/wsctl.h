@@ -321,3 +321,4 @@ int wsctl_cmd_user(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
 json_t *wsctl_split_list(const char *s);
 /* audit.c */
 int wsctl_cmd_audit(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+int wsctl_cmd_quota(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
