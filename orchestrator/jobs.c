@@ -40,8 +40,12 @@ static void job_free(void *p)
 
 void orch_ws_fail(orch_service *svc, const char *id, const char *reason)
 {
-        /* The move to failed releases its GPUs (store, same transaction). */
-        orch_store_transition(svc->store, id, ORCH_WS_ANY, ORCH_WS_FAILED, reason, NULL);
+        /* The move to failed releases its GPUs (store, same transaction). A
+         * workspace being deleted stays so: its delete job finishes the job. */
+        orch_store_transition(svc->store, id,
+                              (ORCH_WS_BIT(ORCH_WS__STATE_COUNT) - 1) &
+                                      ~(ORCH_WS_BIT(ORCH_WS_DELETING) | ORCH_WS_BIT(ORCH_WS_DELETED)),
+                              ORCH_WS_FAILED, reason, NULL);
 }
 
 static int unlink_if_present(const char *path, hd_error *err)

@@ -173,6 +173,15 @@ try:
     rc, out, err = wsctl("quota", "--json")
     check(rc == 0 and all(q["used"] == 0 for q in json.loads(out)["quotas"]),
           "once deleted, the member uses nothing", out + err)
+
+    # A delete that arrives while provisioning fails still deletes.
+    gone = 0
+    for i in range(5):
+        r = h.request("POST", "/v1/workspaces", {"name": f"race{i}", "image": "tiny", "ssh_keys": [pubkey]})
+        h.request("DELETE", f"/v1/workspaces/race{i}")
+        state, ws, _ = h.wait_state(f"race{i}", ("gone", "failed"), 60)
+        gone += state == "gone"
+    check(gone == 5, "a delete sent while provisioning is failing ends deleted, never failed (5 of 5)", gone)
 finally:
     h.cleanup()
     if made_user:
