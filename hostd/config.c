@@ -1,5 +1,6 @@
 /* config.c — parse hostd.conf into a hostd_config, one table of keys. */
 #include "hostd/config.h"
+#include "common/kv.h"
 
 #include "api/api.h"
 #include "common/common.h"
@@ -315,26 +316,16 @@ int hostd_config_load(hostd_config *cfg, const char *path, hd_error *err)
         _cleanup_free_ char *data = NULL;
         bool seen[HD_ARRAY_SIZE(keys)] = {false};
         unsigned line = 0;
+        hd_error e = {0};
+        int r;
 
         if (hd_read_file(path, 1 << 20, &data, NULL, err) < 0)
                 return -1;
-        for (char *raw = data, *next; raw; raw = next) {
-                char *eq, *key, *val;
+        for (char *cursor = data, *key, *val; (r = hd_kv_next(&cursor, &line, &key, &val, &e)) != 0;) {
                 const key_def *k;
 
-                next = strchr(raw, '\n');
-                if (next)
-                        *next++ = '\0';
-                line++;
-                key = hd_strtrim(raw);
-                if (!*key || *key == '#')
-                        continue;
-                eq = strchr(key, '=');
-                if (!eq)
-                        return bad(err, path, line, "expected 'key = value', got '%s'", key);
-                *eq = '\0';
-                val = hd_strtrim(eq + 1);
-                key = hd_strtrim(key);
+                if (r < 0)
+                        return hd_error_set(err, HD_E_INVALID, "%s:%s", path, e.message);
                 k = &keys[key_index(key)];
                 if (strcmp(k->name, key) != 0)
                         return bad(err, path, line, "unknown key '%s'", key);

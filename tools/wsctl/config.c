@@ -4,6 +4,7 @@
  * 0600, and a file that others may read (or that is not the user's) is
  * refused: the token in it is a password. */
 #include "tools/wsctl/wsctl.h"
+#include "common/kv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -77,39 +78,17 @@ static int check_private(const char *path, int fd, hd_error *err)
         return 0;
 }
 
-char *wsctl_trim(char *s)
-{
-        char *e;
-
-        while (isspace((unsigned char)*s))
-                s++;
-        e = s + strlen(s);
-        while (e > s && isspace((unsigned char)e[-1]))
-                *--e = '\0';
-        return s;
-}
-
 int wsctl_config_parse(const char *path, char *text, wsctl_config *c, hd_error *err)
 {
         unsigned line = 0;
+        hd_error e = {0};
+        int r;
 
-        for (char *raw = text, *next; raw; raw = next) {
-                char *key, *val, *eq;
+        for (char *cursor = text, *key, *val; (r = hd_kv_next(&cursor, &line, &key, &val, &e)) != 0;) {
                 char **slot;
 
-                next = strchr(raw, '\n');
-                if (next)
-                        *next++ = '\0';
-                line++;
-                key = wsctl_trim(raw);
-                if (!*key || *key == '#')
-                        continue;
-                eq = strchr(key, '=');
-                if (!eq)
-                        return hd_error_set(err, HD_E_INVALID, "%s:%u: expected 'key = value'", path, line);
-                *eq = '\0';
-                val = wsctl_trim(eq + 1);
-                key = wsctl_trim(key);
+                if (r < 0)
+                        return hd_error_set(err, HD_E_INVALID, "%s:%s", path, e.message);
                 if (strcmp(key, "server") == 0)
                         slot = &c->server;
                 else if (strcmp(key, "ca") == 0)

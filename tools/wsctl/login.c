@@ -21,7 +21,7 @@ static char *read_token(FILE *f)
                 free(buf);
                 return NULL;
         }
-        t = wsctl_trim(buf);
+        t = hd_strtrim(buf);
         memmove(buf, t, strlen(t) + 1);
         return buf;
 }

@@ -190,8 +190,6 @@ int wsctl_config_remove(hd_error *err);
 void wsctl_config_clear(wsctl_config *c);
 /* A token is 1 to 8192 printable characters without spaces. */
 bool wsctl_token_text_valid(const char *t);
-/* s without leading and trailing white space (cut in place). */
-char *wsctl_trim(char *s);
 /* An https:// URL with a host. */
 int wsctl_server_check(const char *url, hd_error *err);
 
