@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """https.py — hostd's HTTPS listener and abuse limits against a real hostd on
-loopback: a site CA and server certificates made with openssl at test time;
-curl and openssl s_client see the certificate, TLS 1.2 but not 1.1, plain
-HTTP gets no answer; 401 without a token; SIGHUP swaps the certificate for
+loopback: a site CA and server certificates made with openssl at test time
+(hostdtest.TestCA); curl and openssl s_client see the certificate, TLS 1.2
+but not 1.1, plain HTTP gets no answer; 401 without a token; SIGHUP swaps the certificate for
 new connections while open ones go on; hostd refuses to start without a
 certificate or with a key others can read; 429 after repeated failed
 authentications; oversized headers get 431; the per-address connection
@@ -22,7 +22,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from hostdtest import BUILD, Hostd, check, done, note  # noqa: E402
+from hostdtest import (BUILD, Hostd, TestCA, check, done, free_port, https_config, https_request,  # noqa: E402
+                       note)
 
 HEADER_TIMEOUT = 8
 REQUEST_TIMEOUT = 12
@@ -41,33 +42,6 @@ def path(name):
     return os.path.join(work, name)
 
 
-def make_ca():
-    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc",
-       "-keyout", path("ca.key"), "-out", path("ca.pem"), "-days", "2", "-subj", "/CN=hostd test site CA")
-
-
-def make_server_cert(name, serial):
-    """A server certificate for 127.0.0.1 signed by the site CA: name.pem, name.key."""
-    key, csr, crt = path(f"{name}.key"), path(f"{name}.csr"), path(f"{name}.pem")
-    ext = path(f"{name}.ext")
-    with open(ext, "w") as f:
-        f.write("subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n")
-    sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc", "-keyout", key,
-       "-out", csr, "-subj", f"/CN={name}")
-    r = sh("openssl", "x509", "-req", "-in", csr, "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
-           "-set_serial", str(serial), "-days", "2", "-extfile", ext, "-out", crt)
-    os.chmod(key, 0o600)
-    return r.returncode == 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def install(name):
     """Put name's certificate and key where hostd reads them (rename: atomic)."""
     for src, dst in ((f"{name}.pem", "server.pem"), (f"{name}.key", "server.key")):
@@ -84,26 +58,16 @@ def s_client(port, *args):
 
 def served_cert(port):
     """Subject and serial of the certificate a new connection gets."""
-    ctx = ssl.create_default_context(cafile=path("ca.pem"))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        with ca.context().wrap_socket(raw, server_hostname="127.0.0.1") as s:
             c = s.getpeercert()
     subject = dict(x[0] for x in c["subject"])
     return subject.get("commonName"), c["serialNumber"]
 
 
-def tls_context():
-    return ssl.create_default_context(cafile=path("ca.pem"))
-
-
-def https_request(port, method, url, headers=None, ctx=None, timeout=30):
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx or tls_context(), timeout=timeout)
-    try:
-        conn.request(method, url, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, dict(r.getheaders()), r.read()
-    finally:
-        conn.close()
+def get(url, headers=None, ctx=None, timeout=30):
+    """GET url on a new HTTPS connection to hostd, verified against the site CA."""
+    return https_request(port, "GET", url, headers=headers, context=ctx or ca.context(), timeout=timeout)
 
 
 def curl(*args):
@@ -134,17 +98,17 @@ def percentile(values, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
-make_ca()
-ok = make_server_cert("hostd-one", 1001) and make_server_cert("hostd-two", 2002) and \
-    make_server_cert("hostd-three", 3003)
-if not check(ok, "openssl makes a site CA and server certificates signed by it"):
+try:
+    ca = TestCA(work, "site-ca")
+    for name, serial in (("hostd-one", 1001), ("hostd-two", 2002), ("hostd-three", 3003)):
+        ca.server_cert(name, san="IP:127.0.0.1", serial=serial)
+    check(True, "openssl makes a site CA and server certificates signed by it")
+except RuntimeError as e:
+    check(False, "openssl makes a site CA and server certificates signed by it", e)
     done()
 install("hostd-one")
 port = free_port()
-h = Hostd(f"""listen = 127.0.0.1:{port}
-tls_cert = {path("server.pem")}
-tls_key = {path("server.key")}
-api_max_connections = 1000
+h = Hostd(https_config(port, path("server.pem"), path("server.key")) + f"""api_max_connections = 1000
 api_max_connections_per_ip = {PER_IP}
 api_header_timeout = {HEADER_TIMEOUT}s
 api_request_timeout = {REQUEST_TIMEOUT}s
@@ -158,15 +122,15 @@ try:
           "hostd logs the HTTPS address and the certificate it serves", h.log()[-1500:])
 
     # ---- TLS, and TLS only -------------------------------------------------------
-    rc, code, err = curl("--cacert", path("ca.pem"), f"https://127.0.0.1:{port}/v1/health")
+    rc, code, err = curl("--cacert", ca.pem, f"https://127.0.0.1:{port}/v1/health")
     check(rc == 0 and code == "200", "curl --cacert ca.pem https://127.0.0.1:PORT/v1/health answers 200",
           f"rc {rc} code {code} {err}")
     rc, code, err = curl(f"https://127.0.0.1:{port}/v1/health")
     check(rc == 60, "curl without the site CA fails certificate verification", f"rc {rc} code {code} {err}")
-    rc, out = s_client(port, "-CAfile", path("ca.pem"), "-tls1_2")
+    rc, out = s_client(port, "-CAfile", ca.pem, "-tls1_2")
     check(rc == 0 and "Verify return code: 0 (ok)" in out and "TLSv1.2" in out,
           "openssl s_client -tls1_2 completes a verified handshake", out[-1500:])
-    rc, out = s_client(port, "-CAfile", path("ca.pem"), "-tls1_3")
+    rc, out = s_client(port, "-CAfile", ca.pem, "-tls1_3")
     check(rc == 0 and "TLSv1.3" in out, "TLS 1.3 is served too", out[-1500:])
     # SECLEVEL=0 lets the client offer TLS 1.1, so a refusal is the server's.
     rc, out = s_client(port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
@@ -189,18 +153,19 @@ try:
     rc, code, err = curl(f"http://127.0.0.1:{port}/v1/health")
     check(rc != 0 and code in ("000", ""), "curl http:// to the TLS port gets no HTTP status", f"rc {rc} code {code}")
 
-    status, headers, body = https_request(port, "GET", "/v1/workspaces")
-    check(status == 401 and headers.get("WWW-Authenticate", "").startswith("Bearer") and b"unauthenticated" in body,
+    r = get("/v1/workspaces")
+    check(r.status == 401 and r.headers.get("WWW-Authenticate", "").startswith("Bearer") and
+          r.error_code() == "unauthenticated",
           "a request without a token to /v1/workspaces over TLS is 401 with WWW-Authenticate: Bearer",
-          f"{status} {headers} {body[:300]!r}")
+          f"{r} {r.headers}")
     check(h.request("GET", "/v1/workspaces").status == 200,
           "the unix socket still serves its peers without a token")
 
-    status, _, body = https_request(port, "GET", "/v1/health", headers={"X-Big": "a" * 20000})
-    check(status == 431, "a request whose headers exceed api_max_header_size gets 431", f"{status} {body[:200]!r}")
+    r = get("/v1/health", headers={"X-Big": "a" * 20000})
+    check(r.status == 431, "a request whose headers exceed api_max_header_size gets 431", r)
 
     # ---- reload on SIGHUP -----------------------------------------------------------
-    kept = http.client.HTTPSConnection("127.0.0.1", port, context=tls_context(), timeout=30)
+    kept = http.client.HTTPSConnection("127.0.0.1", port, context=ca.context(), timeout=30)
     kept.request("GET", "/v1/health")
     r = kept.getresponse()
     first = r.status
@@ -260,11 +225,11 @@ try:
     # ---- slow connections (slowloris) -------------------------------------------------
     def timed_requests(n):
         """Latencies (ms) of n GET /v1/health, each on a new TLS connection, and how many got 200."""
-        latencies, answered, ctx = [], 0, tls_context()
+        latencies, answered, ctx = [], 0, ca.context()
         for i in range(n):
             start = time.perf_counter()
             try:
-                answered += https_request(port, "GET", "/v1/health", ctx=ctx, timeout=30)[0] == 200
+                answered += get("/v1/health", ctx=ctx).status == 200
             except OSError as e:
                 note(f"request {i}: {e}")
             latencies.append((time.perf_counter() - start) * 1000)
@@ -280,7 +245,7 @@ try:
         stalled.append((s, time.time()))
     for i in range(STALLED - STALLED // 2):
         raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s = tls_context().wrap_socket(raw, server_hostname="127.0.0.1")
+        s = ca.context().wrap_socket(raw, server_hostname="127.0.0.1")
         s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never finish
         stalled.append((s, time.time()))
         dripping.append(s)
@@ -336,21 +301,20 @@ try:
           f"all {STALLED} stalled connections (silent handshakes and dripped headers) are closed "
           f"about {HEADER_TIMEOUT}s after they opened",
           f"{len(cut)} closed; times {sorted(t for t in cut)[:3]}..{sorted(cut)[-3:] if cut else []}")
-    check(https_request(port, "GET", "/v1/health")[0] == 200, "hostd answers normally after the attack")
+    check(get("/v1/health").status == 200, "hostd answers normally after the attack")
 
     # ---- failed authentications --------------------------------------------------------
     # One 401 was spent above; the bucket holds AUTH_FAILURES.
-    statuses = [https_request(port, "GET", "/v1/workspaces",
-                              headers={"Authorization": "Bearer hdt_wrong"})[0] for _ in range(AUTH_FAILURES - 1)]
-    status, headers, body = https_request(port, "GET", "/v1/workspaces",
-                                          headers={"Authorization": "Bearer hdt_wrong"})
-    check(statuses == [401] * (AUTH_FAILURES - 1) and status == 429,
-          f"after {AUTH_FAILURES} failed authentications in a minute the address gets 429",
-          f"{statuses} then {status} {body[:200]!r}")
-    check(headers.get("Retry-After", "").isdigit() and 1 <= int(headers["Retry-After"]) <= 60 // AUTH_FAILURES,
-          "the 429 says when to retry (Retry-After, seconds)", headers)
-    check(b"rate_limited" in body, "the 429 body names the error: rate_limited", body[:200])
-    check(https_request(port, "GET", "/v1/health")[0] == 200, "public routes stay open to a held-back address")
+    wrong = {"Authorization": "Bearer hdt_wrong"}
+    statuses = [get("/v1/workspaces", headers=wrong).status for _ in range(AUTH_FAILURES - 1)]
+    r = get("/v1/workspaces", headers=wrong)
+    check(statuses == [401] * (AUTH_FAILURES - 1) and r.status == 429,
+          f"after {AUTH_FAILURES} failed authentications in a minute the address gets 429", f"{statuses} then {r}")
+    retry = r.headers.get("Retry-After", "")
+    check(retry.isdigit() and 1 <= int(retry) <= 60 // AUTH_FAILURES,
+          "the 429 says when to retry (Retry-After, seconds)", r.headers)
+    check(r.error_code() == "rate_limited", "the 429 body names the error: rate_limited", r)
+    check(get("/v1/health").status == 200, "public routes stay open to a held-back address")
     check(h.request("GET", "/v1/workspaces").status == 200,
           "the unix socket is not held back by failures over TCP")
     check(h.proc.poll() is None, "hostd is still running")

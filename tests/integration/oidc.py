@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """oidc.py — OIDC bearer tokens against a real hostd, with a test identity
 provider on loopback: an HTTPS server (Python's http.server with ssl, its
-certificate from a test CA made with the openssl CLI) serving the JWKS, and
+certificate from a test CA, hostdtest.TestCA) serving the JWKS, and
 tokens signed by build/tests/oidc-sign with keys made by the openssl CLI.
 
 Checks: no request reaches the IdP when OIDC is not configured, nor before
@@ -24,7 +24,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from hostdtest import BUILD, Hostd, check, done, note, test_ssh_key  # noqa: E402
+from hostdtest import BUILD, Hostd, TestCA, check, done, note, test_ssh_key  # noqa: E402
 
 ISSUER = "https://idp.test/realms/lab"
 SIGN = os.path.join(BUILD, "tests", "oidc-sign")
@@ -39,17 +39,9 @@ class IdP:
     """A JWKS over HTTPS on 127.0.0.1, certificate for DNS:localhost only."""
 
     def __init__(self, work):
-        self.ca = os.path.join(work, "ca.pem")
-        ca_key, key, csr, cert, ext = (os.path.join(work, n) for n in ("ca.key", "srv.key", "srv.csr", "srv.pem",
-                                                                       "ext.cnf"))
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", self.ca, "-days", "2",
-                "-subj", "/CN=hostd test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign")
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
-        with open(ext, "w") as f:
-            f.write("subjectAltName=DNS:localhost\n")
-        openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
-                "-days", "2", "-extfile", ext)
+        ca = TestCA(work)
+        self.ca = ca.pem
+        cert, key = ca.server_cert("localhost", san="DNS:localhost")
         self.jwks = {"keys": []}
         self.hits = 0
         idp = self

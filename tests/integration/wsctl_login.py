@@ -1,95 +1,38 @@
 #!/usr/bin/python3
-"""wsctl_login.py — wsctl's HTTPS side, end to end: wsctl login with the
-bootstrap token against an HTTPS front (a small TLS proxy on loopback, in
-this test, that hands each request to a real hostd's unix socket unchanged),
-then token and user commands over it with the bearer token; the server is
-verified against --ca (another CA is refused), the token never leaves in
-clear (http:// is refused), wsctl.conf is 0600 and refused when others may
-read it, and wsctl logout goes back to the socket."""
-import http.client
-import http.server
+"""wsctl_login.py — wsctl's HTTPS side, end to end, against hostd's own
+HTTPS listener on loopback (its certificate from a test CA): wsctl login
+with the bootstrap token, then token and user commands over HTTPS with the
+bearer token; the server is verified against --ca (another CA is refused,
+and hostd never sees the token), the token never leaves in clear (http://
+is refused before anything connects), wsctl.conf is 0600 and refused when
+others may read it, and wsctl logout goes back to the socket. What reached
+hostd, and how, is read from hostd itself: its audit file (source
+127.0.0.1:PORT, actor.method token) and the tokens' last_used_at."""
+import json
 import os
+import re
 import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from hostdtest import BUILD, Hostd, check, done, note  # noqa: E402
+from hostdtest import BUILD, Hostd, TestCA, check, done, note  # noqa: E402
 
 work = tempfile.mkdtemp(prefix="hostd-wsctl-login-")
-seen = []  # (method, path, the Authorization header's scheme) of each request the front got
-
-
-def openssl(*args):
-    subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=work)
-
-
-def make_ca(name):
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-            "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem")
-
-
-make_ca("ca")
-make_ca("other-ca")
-openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost",
-        "-keyout", "server.key", "-out", "server.csr")
-with open(os.path.join(work, "san.ext"), "w") as f:
-    f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-        "-extfile", "san.ext", "-out", "server.pem")
-
-h = Hostd(f"agent_binary = {work}/no-such-agent\n", name="wsctl-login").start()
-
-
-class UnixConn(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(h.socket)
-
-
-class Front(http.server.BaseHTTPRequestHandler):
-    """Hands the request to hostd's socket as it came (TLS ends here)."""
-
-    def forward(self):
-        auth = self.headers.get("Authorization", "")
-        seen.append((self.command, self.path, auth.split(" ")[0]))
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        hdrs = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
-        c = UnixConn("localhost", timeout=30)
-        c.request(self.command, self.path, body=body or None, headers=hdrs)
-        r = c.getresponse()
-        data = r.read()
-        self.send_response(r.status)
-        for k in ("Content-Type", "WWW-Authenticate"):
-            if r.getheader(k):
-                self.send_header(k, r.getheader(k))
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        c.close()
-
-    do_GET = do_POST = do_PATCH = do_DELETE = forward
-
-    def log_message(self, *args):
-        pass
-
-
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(os.path.join(work, "server.pem"), os.path.join(work, "server.key"))
-front = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Front)
-front.socket = ctx.wrap_socket(front.socket, server_side=True)
-threading.Thread(target=front.serve_forever, daemon=True).start()
-url = f"https://localhost:{front.server_address[1]}"
+ca = TestCA(work)
+other_ca = TestCA(work, "other-ca")
+port, listen = ca.https_listener()
+h = Hostd(f"agent_binary = {work}/no-such-agent\n" + listen, name="wsctl-login").start()
+url = f"https://localhost:{port}"
 
 home = os.path.join(work, "home")
 os.makedirs(home)
 env = {k: v for k, v in os.environ.items() if k not in ("HOSTD_SOCKET", "XDG_CONFIG_HOME")}
 env.update(HOME=home)
 conf = os.path.join(home, ".config", "hostd", "wsctl.conf")
+TCP = re.compile(r"127\.0\.0\.1:\d+")
 
 
 def wsctl(*args, stdin=None):
@@ -97,28 +40,65 @@ def wsctl(*args, stdin=None):
     return r.returncode, r.stdout, r.stderr
 
 
+def audit():
+    """hostd's audit records (its JSONL file), oldest first: every mutating
+    request and every 401, each with its source (ADDRESS:PORT over TCP)."""
+    with open(os.path.join(h.dir, "audit.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def over_tcp():
+    return [r for r in audit() if TCP.fullmatch(r["source"] or "")]
+
+
+def last_used(name):
+    """last_used_at of the token called name, as hostd keeps it (asked over the socket as root)."""
+    r = h.request("GET", "/v1/tokens?all=true")
+    return next(t["last_used_at"] for t in r.json["tokens"] if t["name"] == name)
+
+
 try:
     boot = os.path.join(h.dir, "state", "bootstrap-token")
     with open(boot) as f:
         token = f.read().strip()
+    check(last_used("bootstrap") is None and not over_tcp(), "before login, hostd has seen neither the bootstrap "
+          "token nor any request over TCP", audit())
 
-    rc, out, err = wsctl("login", "--server", url.replace("https", "http"), "--token-file", boot)
-    check(rc == 2 and "https://" in err and not seen, "login refuses http://: a token is never sent in clear",
-          err)
-    rc, out, err = wsctl("login", "--server", url, "--ca", os.path.join(work, "other-ca.pem"), "--token-file", boot)
+    # hostd cannot witness this one: its TLS port never reads clear text as a
+    # request. A bare listener can: nothing may even connect to it.
+    plain = socket.create_server(("127.0.0.1", 0))
+    plain.setblocking(False)
+    rc, out, err = wsctl("login", "--server", f"http://localhost:{plain.getsockname()[1]}", "--token-file", boot)
+    try:
+        plain.accept()
+        connected = True
+    except BlockingIOError:
+        connected = False
+    plain.close()
+    check(rc == 2 and "https://" in err and not connected,
+          "login refuses http://: a token is never sent in clear (nothing connects)", err)
+    rc, out, err = wsctl("login", "--server", url, "--ca", other_ca.pem, "--token-file", boot)
     check(rc == 3 and "cannot verify hostd" in err and not os.path.exists(conf),
           "a server whose certificate another CA signed is refused, and nothing is kept", err)
-    rc, out, err = wsctl("login", "--server", url, "--ca", os.path.join(work, "ca.pem"), stdin=token + "\n")
+    check(last_used("bootstrap") is None and not over_tcp(),
+          "and hostd never got the token (still unused; no request audited)", audit())
+    rc, out, err = wsctl("login", "--server", url, "--ca", ca.pem, stdin=token + "\n")
     check(rc == 0 and f"logged in to {url} as admin" in out, "login with the token on stdin and the right CA", out + err)
     check(os.path.exists(conf) and (os.stat(conf).st_mode & 0o777) == 0o600, "wsctl.conf is mode 0600")
-    check(seen and all(s[2] == "Bearer" for s in seen), "every request carried the token as a bearer token", seen)
+    # A request without the token would have been answered 401, and every 401 is audited.
+    check(last_used("bootstrap") is not None and not over_tcp(),
+          "every request carried the token as a bearer token (hostd used it; no 401)", audit())
 
-    n = len(seen)
     rc, out, err = wsctl("token", "create", "ops", "--expires", "1d")
     ops = out.strip()
     check(rc == 0 and ops.startswith("hdt_") and len(ops) == 47 and "only this once" in err,
           "token create over HTTPS prints the new token", out + err)
-    check(len(seen) > n and seen[-1][:2] == ("POST", "/v1/tokens"), "the request went to the server")
+    tcp = over_tcp()
+    last = tcp[-1] if tcp else {}
+    check(last.get("action") == "POST /v1/tokens" and last.get("outcome") == 201 and
+          last["actor"]["method"] == "token" and last["actor"]["credential"].endswith("(bootstrap)") and
+          last["user_agent"].startswith("wsctl/"),
+          "the request went to hostd over TCP (audit: source 127.0.0.1:PORT, the bootstrap token)", tcp)
     rc, out, err = wsctl("user", "create", "carol", "--roles", "member", "--email", "carol@example.org")
     check(rc == 0 and "carol@example.org" in out, "user create over HTTPS", out + err)
     rc, out, err = wsctl("token", "create", "--user", "carol", "carol-ci", "--read-only")
@@ -127,7 +107,7 @@ try:
     rc, out, err = wsctl("token", "list", "--all")
     check(rc == 0 and "carol-ci" in out and "read-only" in out and "bootstrap" in out, "token list --all", out + err)
 
-    rc, out, err = wsctl("login", "--server", url, "--ca", os.path.join(work, "ca.pem"), stdin=carol + "\n")
+    rc, out, err = wsctl("login", "--server", url, "--ca", ca.pem, stdin=carol + "\n")
     check(rc == 0 and "as carol" in out, "logging in again replaces the token", out + err)
     rc, out, err = wsctl("user", "list")
     check(rc == 1 and "roles do not allow" in err, "carol, a member, may not list users", out + err)
@@ -139,17 +119,22 @@ try:
     check(rc == 1 and "may be read by others" in err, "a wsctl.conf others may read is refused", err)
     rc, out, err = wsctl("logout")
     check(rc == 0 and not os.path.exists(conf), "logout removes it", out + err)
-    n = len(seen)
+    n = len(over_tcp())
     rc, out, err = wsctl("--socket", h.socket, "token", "list")
-    check(rc == 0 and len(seen) == n, "logged out, wsctl uses the socket (root: admin)", out + err)
-    with open(h.log_path) as f:
-        log = f.read()
-    check(token not in log and ops not in log and carol not in log, "no token appears in hostd's log")
+    rc2, out2, err2 = wsctl("--socket", h.socket, "token", "create", "after-logout", "--expires", "1h")
+    last = audit()[-1]
+    check(rc == 0 and rc2 == 0 and len(over_tcp()) == n and last["action"] == "POST /v1/tokens" and
+          last["source"] == "unix:uid=0" and last["actor"]["method"] == "unix",
+          "logged out, wsctl uses the socket (root: admin; audit: source unix:uid=0)",
+          f"{out}{err}{out2}{err2}{last}")
+    with open(os.path.join(h.dir, "audit.jsonl")) as f:
+        trail = f.read()
+    check(all(t not in h.log() and t not in trail for t in (token, ops, carol)),
+          "no token appears in hostd's log or audit file")
 except Exception as e:
     check(False, "the test ran to its end", repr(e))
     note(h.log()[-2000:])
 finally:
-    front.shutdown()
     h.cleanup()
     shutil.rmtree(work, ignore_errors=True)
 done()

@@ -1,17 +1,21 @@
 """hostdtest.py — shared pieces of hostd's Python integration tests.
 
 TAP output (ok / not ok lines that tests/run adds up), a real hostd started
-on a temporary state directory and socket, and an HTTP client for its unix
-socket. The tests run inside the harness (tests/lib/harness.sh), which
+on a temporary state directory and socket, an HTTP client for its unix
+socket and one for its HTTPS listener, and a test CA (the openssl CLI) that
+signs server certificates for that listener or any other test server. The
+tests run inside the harness (tests/lib/harness.sh), which
 provides libvirtd, the test network and the golden image through the
 environment.
 """
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -60,9 +64,10 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class Response:
-    def __init__(self, status, body):
+    def __init__(self, status, body, headers=None):
         self.status = status
         self.raw = body
+        self.headers = headers or {}
         try:
             self.json = json.loads(body) if body else None
         except ValueError:
@@ -82,6 +87,99 @@ class Response:
 
     def __repr__(self):
         return f"HTTP {self.status} {self.raw[:500]!r}"
+
+
+def exchange(conn, method, path, body=None, raw=None, headers=None, stream=False):
+    """One request on conn (closed after): body is sent as JSON, raw as is;
+    with stream, a 200 answer's body (an event stream that never ends) is
+    not read."""
+    try:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        hdrs = {"Content-Type": "application/json"} if data is not None else {}
+        hdrs.update(headers or {})
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            r = conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError):
+            # The server may answer (413) and close before the whole body
+            # is sent, as HTTP allows: read the answer it left.
+            r = http.client.HTTPResponse(conn.sock, method=method)
+            r.begin()
+        if stream and r.status == 200:
+            return Response(r.status, "", dict(r.getheaders()))
+        return Response(r.status, r.read().decode("utf-8", "replace"), dict(r.getheaders()))
+    finally:
+        conn.close()
+
+
+def https_request(port, method, path, body=None, headers=None, context=None, timeout=60, raw=None, stream=False):
+    """One request to 127.0.0.1:port over TLS, verified with context (an
+    ssl.SSLContext: TestCA.context()), on a new connection."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout)
+    return exchange(conn, method, path, body, raw, headers, stream)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def https_config(port, cert, key):
+    """hostd.conf lines that serve HTTPS on 127.0.0.1:port with this pair."""
+    return f"listen = 127.0.0.1:{port}\ntls_cert = {cert}\ntls_key = {key}\n"
+
+
+class TestCA:
+    """A certificate authority made for one test with the openssl CLI (EC
+    P-256, valid 2 days): NAME.pem and NAME.key in directory. It signs
+    server certificates; context() trusts it alone."""
+
+    def __init__(self, directory, name="ca"):
+        self.dir = directory
+        self.pem = os.path.join(directory, f"{name}.pem")
+        self.key = os.path.join(directory, f"{name}.key")
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc",
+                      "-keyout", self.key, "-out", self.pem, "-days", "2", "-subj", f"/CN=hostd test {name}",
+                      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+        os.chmod(self.key, 0o600)
+
+    @staticmethod
+    def _openssl(*args):
+        r = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"openssl {args[0]} failed: {r.stderr.strip()}")
+
+    def server_cert(self, name, san="DNS:localhost,IP:127.0.0.1", serial=None):
+        """A server certificate (CN=name, subjectAltName san, serverAuth)
+        signed by this CA, as NAME.pem and NAME.key (mode 0600) in the CA's
+        directory; made again when called again with the same name. serial:
+        the certificate's serial number (default: random). Returns (cert, key)."""
+        cert, key = (os.path.join(self.dir, f"{name}.{suffix}") for suffix in ("pem", "key"))
+        csr, ext = (os.path.join(self.dir, f"{name}.{suffix}") for suffix in ("csr", "ext"))
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName = {san}\nextendedKeyUsage = serverAuth\n")
+        self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc", "-keyout", key,
+                      "-out", csr, "-subj", f"/CN={name}")
+        os.chmod(key, 0o600)
+        if serial is None:
+            serial = secrets.randbelow(2**63 - 1) + 1
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.pem, "-CAkey", self.key, "-set_serial", str(serial),
+                      "-days", "2", "-extfile", ext, "-out", cert)
+        os.remove(csr)
+        os.remove(ext)
+        return cert, key
+
+    def context(self):
+        """A client TLS context that trusts this CA only (and checks host names)."""
+        return ssl.create_default_context(cafile=self.pem)
+
+    def https_listener(self, name="hostd"):
+        """A port and the hostd.conf lines for an HTTPS listener on
+        127.0.0.1 with a new certificate for localhost and 127.0.0.1."""
+        port = free_port()
+        return port, https_config(port, *self.server_cert(name))
 
 
 class Hostd:
@@ -153,26 +251,8 @@ vcpu_overcommit = 32
             return ""
 
     def request(self, method, path, body=None, raw=None, headers=None, timeout=60, stream=False):
-        """One request; with stream, a 200 answer's body (an event stream
-        that never ends) is not read."""
-        conn = UnixHTTPConnection(self.socket, timeout=timeout)
-        try:
-            data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-            hdrs = {"Content-Type": "application/json"} if data is not None else {}
-            hdrs.update(headers or {})
-            try:
-                conn.request(method, path, body=data, headers=hdrs)
-                r = conn.getresponse()
-            except (BrokenPipeError, ConnectionResetError):
-                # The server may answer (413) and close before the whole body
-                # is sent, as HTTP allows: read the answer it left.
-                r = http.client.HTTPResponse(conn.sock, method=method)
-                r.begin()
-            if stream and r.status == 200:
-                return Response(r.status, "")
-            return Response(r.status, r.read().decode("utf-8", "replace"))
-        finally:
-            conn.close()
+        """One request over the unix socket; see exchange()."""
+        return exchange(UnixHTTPConnection(self.socket, timeout=timeout), method, path, body, raw, headers, stream)
 
     def wait_state(self, ref, states, timeout):
         """Poll until the workspace is in one of states; returns (state, json, seconds)."""
