@@ -44,6 +44,7 @@ static json_t *workspace_json(api_request *req, const orch_workspace *ws)
         json_object_set_new(o, "gpus", json_pack("{s:i,s:s?,s:s?,s:o}", "count", (int)ws->gpu_count, "model",
                                                  ws->gpu_model, "numa", ws->gpu_numa, "held", held));
         policy_json(req, ws, o);
+        api_startup_json(req, ws, o);
         return o;
 }
 
@@ -371,6 +372,7 @@ const api_route api_routes[] = {
         {"POST", "/v1/workspaces/{ref}/stop", stop_workspace},
         {"POST", "/v1/workspaces/{ref}/restart", restart_workspace},
         {"POST", "/v1/workspaces/{ref}/extend", extend_workspace},
+        {"GET", "/v1/workspaces/{ref}/startup-log", api_get_startup_log},
         {"GET", "/v1/templates", api_list_templates},
         {"POST", "/v1/templates", api_push_template},
         {"GET", "/v1/templates/{name}", api_get_template},

@@ -85,3 +85,8 @@ void api_list_templates(api_request *req);
 void api_get_template(api_request *req);
 void api_diff_template(api_request *req);
 void api_delete_template(api_request *req);
+
+/* startup.c: a workspace's startup script. */
+struct orch_workspace;
+void api_startup_json(api_request *req, const struct orch_workspace *ws, json_t *o);
+void api_get_startup_log(api_request *req);

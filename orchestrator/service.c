@@ -385,6 +385,7 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         /* Admission: the policy is recorded and the GPUs are claimed now, or
          * the request leaves nothing. */
         if (orch_policy_setup(svc, ws, pol.idle_timeout_s, pol.lifetime_s, pol.lifetime_delete, err) < 0 ||
+            (tc.startup_script && orch_startup_setup(svc, ws, tc.startup_timeout_s, err) < 0) ||
             orch_gpu_claim_for(svc, ws, err) < 0) {
                 orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETING, "no GPUs", NULL);
                 orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETED, "no GPUs", NULL);

@@ -106,6 +106,12 @@ int orch_ws_policy_info(orch_service *svc, const orch_workspace *ws, orch_ws_idl
  * for a workspace without idle stop. */
 orch_workspace *orch_ws_extend(orch_service *svc, const char *ref, unsigned seconds, hd_error *err);
 
+/* ---- a template's startup script (the run is orch_store_startup_get's) ------- */
+/* One line for the API and wsctl: "succeeded (exit 0) after 12 s, at 14:03
+ * UTC", "running since 14:02 UTC (time limit 1 h)", "failed (exit 3) …",
+ * "timed out (time limit 1 h) (killed by signal 15) …", and its note. */
+void orch_startup_describe(const orch_ws_startup *su, int64_t now, char *out, size_t out_len);
+
 /* ---- templates (orchestrator/template.h has the format) --------------------- */
 #include "orchestrator/template.h"
 
