@@ -77,6 +77,7 @@ static void params_from_config(const hostd_config *cfg, orch_params *p)
                 .agent_hello_timeout = cfg->agent_hello_timeout,
                 .stop_timeout = cfg->stop_timeout,
                 .default_idle_timeout = cfg->default_idle_timeout,
+                .lifetime_warning = cfg->lifetime_warning,
                 .gpu_sysfs_root = cfg->gpu_sysfs_root,
                 .gpu_pci_ids = cfg->gpu_pci_ids,
                 .gpu_kernel_cmdline = cfg->gpu_kernel_cmdline,

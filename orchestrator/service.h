@@ -38,6 +38,7 @@ typedef struct orch_params {
         uint64_t hugepages_min_memory_mib; /* 0: never back guests with hugepages */
         bool gpu_rom_bar_off;         /* <rom bar='off'/> on passed-through functions */
         unsigned default_idle_timeout; /* seconds; idle auto-stop when neither template nor request says; 0 off */
+        unsigned lifetime_warning;     /* seconds before a lifetime's end of the lifetime_warning event; 0 none */
 } orch_params;
 
 /* The executor runs fn(ctx, arg) later on a worker thread, then free_arg(arg);
