@@ -78,6 +78,8 @@ static void params_from_config(const hostd_config *cfg, orch_params *p)
                 .stop_timeout = cfg->stop_timeout,
                 .default_idle_timeout = cfg->default_idle_timeout,
                 .lifetime_warning = cfg->lifetime_warning,
+                .idle_cpu_percent = cfg->idle_cpu_percent,
+                .idle_gpu_percent = cfg->idle_gpu_percent,
                 .gpu_sysfs_root = cfg->gpu_sysfs_root,
                 .gpu_pci_ids = cfg->gpu_pci_ids,
                 .gpu_kernel_cmdline = cfg->gpu_kernel_cmdline,

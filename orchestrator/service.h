@@ -39,6 +39,8 @@ typedef struct orch_params {
         bool gpu_rom_bar_off;         /* <rom bar='off'/> on passed-through functions */
         unsigned default_idle_timeout; /* seconds; idle auto-stop when neither template nor request says; 0 off */
         unsigned lifetime_warning;     /* seconds before a lifetime's end of the lifetime_warning event; 0 none */
+        unsigned idle_cpu_percent;     /* load1 below this % of the vCPUs is idle; 0: the engine's default (5) */
+        unsigned idle_gpu_percent;     /* GPU utilisation below this % is idle; 0: the engine's default (10) */
 } orch_params;
 
 /* The executor runs fn(ctx, arg) later on a worker thread, then free_arg(arg);
