@@ -44,6 +44,12 @@ ssize_t ag_read_file(const char *path, char *buf, size_t size);
 /* ag_read_file, then strip trailing whitespace; -1 when missing or empty. */
 ssize_t ag_read_value(const char *path, char *buf, size_t size);
 
+/* ---- spawn.c: helper programs ----------------------------------------------- */
+/* posix_spawn path (no shell) in its own process group, stdin /dev/null,
+ * stdout on out_fd, stderr on err_fd (-1: /dev/null), in /, with default
+ * signal actions and an empty mask. The pid, or -1 with errno. */
+pid_t ag_spawn(const char *path, char *const argv[], char *const envp[], int out_fd, int err_fd);
+
 /* ---- json_write.c: a bounded JSON writer ----------------------------------- */
 #define AG_JW_DEPTH 16
 typedef struct ag_jw {
@@ -67,6 +73,7 @@ void ag_jw_str(ag_jw *w, const char *s);
 void ag_jw_int(ag_jw *w, long long v);
 void ag_jw_fixed2(ag_jw *w, double v); /* "%.2f"; NaN and infinities become null */
 void ag_jw_null(ag_jw *w);
+void ag_jw_bool(ag_jw *w, bool v);
 /* Length of the finished text (NUL-terminated in buf), or -1 when it did not
  * fit in cap-1 bytes or an object/array was left open. */
 ssize_t ag_jw_finish(ag_jw *w);
@@ -192,12 +199,71 @@ typedef struct ag_cloudinit {
 void ag_cloudinit_read(const char *run, ag_cloudinit *ci);
 const char *ag_ci_status_name(ag_ci_status s);
 
+/* ---- startup.c: the template's startup script, once per workspace ---------- */
+#define AG_STARTUP_TIMEOUT_S 3600     /* time limit when <config-dir>/startup-timeout says none */
+#define AG_STARTUP_CI_WAIT_S 1800     /* longest wait for cloud-init; then the script runs anyway */
+#define AG_STARTUP_OUTPUT_MAX 65536   /* bytes of the output's end reported to hostd */
+#define AG_STARTUP_KILL_GRACE_MS 10000 /* SIGTERM to SIGKILL when the script is ended */
+
+typedef enum ag_startup_status { AG_SU_RUNNING, AG_SU_SUCCEEDED, AG_SU_FAILED, AG_SU_TIMED_OUT } ag_startup_status;
+
+typedef struct ag_startup_cfg {
+        const char *script;       /* <config-dir>/startup-script */
+        const char *state_dir;    /* /var/lib/hostd-agent: startup.json and startup.log */
+        const char *run;          /* /run: cloud-init's result */
+        const char *workspace_id; /* the record is for this workspace only */
+        int timeout_s;            /* the script's time limit */
+        int ci_wait_s;            /* longest wait for cloud-init */
+        int kill_grace_ms;        /* SIGTERM, then SIGKILL this much later */
+} ag_startup_cfg;
+
+/* startup.json: the run's record (docs/agent-protocol.md, "startup"). */
+typedef struct ag_startup_record {
+        ag_startup_status status;
+        char workspace_id[256];
+        long long started_at, finished_at; /* seconds since the epoch; 0 unknown */
+        int exit_status;                   /* -1: none (killed, or never ran) */
+        int signal;                        /* the signal that ended it; 0 none */
+        int timeout_s;
+        long long output_bytes;            /* length of startup.log when the script ended */
+        char note[512];                    /* why it did not run normally; "" none */
+} ag_startup_record;
+
+const char *ag_startup_status_name(ag_startup_status s);
+/* Read / write (atomically, fsync'ed) <state_dir>/startup.json; 0 or -1 with errno
+ * (EPROTO: not a record). */
+int ag_startup_read(const char *state_dir, ag_startup_record *r);
+int ag_startup_write(const char *state_dir, const ag_startup_record *r);
+/* Should the script run now? True when it exists and this workspace has no
+ * record. A record left "running" (the guest or the agent stopped while it
+ * ran) is rewritten as failed, and the script is not run again. */
+bool ag_startup_due(const ag_startup_cfg *c);
+/* After the runner died: a record it left "running" becomes failed with why. */
+void ag_startup_abandon(const ag_startup_cfg *c, const char *why);
+/* The runner (blocking; the agent runs it in a child process): wait for
+ * cloud-init (at most ci_wait_s), record "running", run the script as this
+ * process's user in its own process group with stdin /dev/null and stdout
+ * and stderr into startup.log, end the group at the time limit (SIGTERM,
+ * then SIGKILL), record the result. SIGTERM or SIGINT stop it: before the
+ * script started nothing is recorded; after, the script is ended and the
+ * record says it was interrupted. 0 when a record was written, 1 when
+ * stopped before the script started, -1 when the state folder is unusable. */
+int ag_startup_run(const ag_startup_cfg *c);
+/* The "startup" message for r: for a finished run with the end of the
+ * output (at most AG_STARTUP_OUTPUT_MAX bytes, fewer when the escaped text
+ * would not fit in one line); -1 when nothing fits. */
+ssize_t ag_startup_message(char *buf, size_t cap, const ag_startup_record *r, const char *state_dir);
+
 /* ---- messages.c: protocol messages ---------------------------------------- */
 /* Each builder writes one JSON object (no newline) into buf and returns its
  * length, or -1 when it does not fit in AG_LINE_MAX bytes / cap-1 bytes. */
 ssize_t ag_msg_hello(char *buf, size_t cap, const char *workspace_id, const char *token);
 ssize_t ag_msg_ready(char *buf, size_t cap, const ag_cloudinit *ci);
 ssize_t ag_msg_heartbeat(char *buf, size_t cap, unsigned long long seq, const ag_sample *s);
+/* output: the end of the script's output (len bytes), NULL while running;
+ * truncated: bytes before it were left out. */
+ssize_t ag_msg_startup(char *buf, size_t cap, const ag_startup_record *r, const char *output, size_t len,
+                       bool truncated);
 
 typedef enum ag_host_kind { AG_HOST_INVALID, AG_HOST_UNKNOWN, AG_HOST_WELCOME, AG_HOST_ERROR } ag_host_kind;
 typedef struct ag_host_msg {

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -107,35 +106,8 @@ static pid_t spawn_smi(const char *smi, int out_fd)
         static char query[] = "--query-gpu=utilization.gpu", format[] = "--format=csv,noheader,nounits";
         char *const envp[] = {path, lc, NULL};
         char *const argv[] = {(char *)smi, query, format, NULL};
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t none, dfl;
-        pid_t pid = -1;
-        int rc;
 
-        sigemptyset(&none);
-        sigemptyset(&dfl);
-        sigaddset(&dfl, SIGPIPE);
-        sigaddset(&dfl, SIGHUP);
-        sigaddset(&dfl, SIGTERM);
-        sigaddset(&dfl, SIGINT);
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &dfl);
-        rc = posix_spawn(&pid, smi, &fa, &attr, argv, envp);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (rc != 0) {
-                errno = rc;
-                return -1;
-        }
-        return pid;
+        return ag_spawn(smi, argv, envp, out_fd, -1);
 }
 
 int ag_gpu_query(const char *smi, int timeout_ms, ag_gpu *g, const sigset_t *waitmask,

@@ -3,8 +3,9 @@
  * Writes into a caller's fixed buffer; anything that does not fit marks the
  * writer as overflowed and ag_jw_finish() refuses the message, so a message
  * is either whole or not sent. Strings are escaped (quote, backslash, control
- * characters) and must be UTF-8: invalid bytes are replaced by U+FFFD so the
- * host's JSON parser never rejects a line because of one odd byte. */
+ * characters) and must be UTF-8: invalid bytes, and NUL, are replaced by
+ * U+FFFD so the host's JSON parser never rejects a line because of one odd
+ * byte. */
 #include "agent/agent.h"
 
 #include <math.h>
@@ -150,6 +151,12 @@ static void put_string(ag_jw *w, const char *str, size_t n)
                 case '\f': put(w, "\\f", 2); i++; continue;
                 default: break;
                 }
+                if (c == 0) {
+                        /* "\u0000" is valid JSON that jansson refuses by default. */
+                        put(w, "\xef\xbf\xbd", 3);
+                        i++;
+                        continue;
+                }
                 if (c < 0x20 || c == 0x7f) {
                         snprintf(esc, sizeof(esc), "\\u%04x", c);
                         put(w, esc, 6);
@@ -222,6 +229,12 @@ void ag_jw_null(ag_jw *w)
 {
         value_start(w);
         put(w, "null", 4);
+}
+
+void ag_jw_bool(ag_jw *w, bool v)
+{
+        value_start(w);
+        put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
 ssize_t ag_jw_finish(ag_jw *w)

@@ -5,7 +5,12 @@
  * workspace's token), ready once cloud-init has finished, and a heartbeat
  * every interval; log what the host says; when the host goes away, close,
  * back off (1 s doubling to 10 s) and start over. SIGTERM/SIGINT end the
- * agent cleanly at any point. It never opens a network connection. */
+ * agent cleanly at any point. It never opens a network connection.
+ *
+ * A template's startup script (<config-dir>/startup-script) is run once per
+ * workspace by a child process (startup.c), started before the first
+ * connection so that it does not wait for hostd; each connection reports its
+ * record (a "startup" message) whenever it changes. */
 #include "agent/agent.h"
 
 #include <errno.h>
@@ -15,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define DEFAULT_PORT "/dev/virtio-ports/org.hostd.agent.0"
 #define BACKOFF_MIN_MS 1000
@@ -24,7 +30,7 @@
 #define MAX_COMPLAINTS 5        /* bad host lines logged per connection */
 
 typedef struct options {
-        const char *port, *config_dir;
+        const char *port, *config_dir, *state_dir;
         const char *nvidia_smi; /* NULL: look in the fixed folders */
         ag_paths paths;
         int interval_s;
@@ -33,11 +39,22 @@ typedef struct options {
 
 typedef struct session {
         int complaints; /* bad lines from the host on this connection */
+        bool startup_sent; /* the startup record below was sent on this connection */
+        ag_startup_record startup;
 } session;
+
+/* The startup script: where it is and its runner, a child process. */
+typedef struct startup {
+        char script[PATH_MAX];
+        char workspace_id[256];
+        ag_startup_cfg cfg;
+        pid_t runner; /* -1: none running */
+} startup;
 
 static volatile sig_atomic_t stop_signal;
 static sigset_t waitmask; /* the mask during waits: SIGTERM/SIGINT let through */
 static ag_gpu_cache gpu_cache; /* nvidia-smi's result, kept for one interval */
+static startup su = {.runner = -1};
 
 static void on_signal(int sig)
 {
@@ -155,6 +172,78 @@ static int send_msg(ag_port *p, const char *buf, ssize_t len, const char *what)
         return 0;
 }
 
+/* <config-dir>/startup-timeout: whole seconds, written by hostd from the
+ * template; the default when missing or unreadable. */
+static int startup_timeout(const char *config_dir)
+{
+        char path[PATH_MAX], buf[32], *end;
+        long v;
+
+        snprintf(path, sizeof(path), "%s/startup-timeout", config_dir);
+        if (ag_read_value(path, buf, sizeof(buf)) < 0)
+                return AG_STARTUP_TIMEOUT_S;
+        v = strtol(buf, &end, 10);
+        if (*end || v < 1 || v > 7 * 24 * 3600) {
+                ag_log(AG_LOG_WARNING, "%s is not a number of seconds (1 to 604800); using %d", path,
+                       AG_STARTUP_TIMEOUT_S);
+                return AG_STARTUP_TIMEOUT_S;
+        }
+        return (int)v;
+}
+
+/* Start the startup script's runner when the script is due. */
+static void startup_begin(const options *o)
+{
+        char why[512];
+
+        snprintf(su.script, sizeof(su.script), "%s/startup-script", o->config_dir);
+        if (read_identity(o->config_dir, "workspace-id", su.workspace_id, sizeof(su.workspace_id), why, sizeof(why)) < 0)
+                su.workspace_id[0] = '\0';
+        su.cfg = (ag_startup_cfg){.script = su.script, .state_dir = o->state_dir, .run = o->paths.run,
+                                  .workspace_id = su.workspace_id, .timeout_s = startup_timeout(o->config_dir),
+                                  .ci_wait_s = AG_STARTUP_CI_WAIT_S, .kill_grace_ms = AG_STARTUP_KILL_GRACE_MS};
+        if (!ag_startup_due(&su.cfg))
+                return;
+        su.runner = fork();
+        if (su.runner == 0)
+                _exit(ag_startup_run(&su.cfg) < 0 ? 1 : 0);
+        if (su.runner < 0)
+                ag_log(AG_LOG_ERR, "cannot start the startup script's runner: %s", strerror(errno));
+}
+
+/* Reap the runner; a record it left "running" when it died says so. */
+static void startup_reap(void)
+{
+        int status;
+
+        if (su.runner <= 0 || waitpid(su.runner, &status, WNOHANG) != su.runner)
+                return;
+        su.runner = -1;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                ag_log(AG_LOG_ERR, "the startup script's runner ended abnormally (status %d)", status);
+        ag_startup_abandon(&su.cfg, "the agent's script runner ended while the script ran; it is not run again");
+}
+
+/* Send the startup record when it changed since it was last sent on this
+ * connection. -1 when the host went away. */
+static int startup_report(ag_port *p, session *s, char *buf, size_t cap)
+{
+        ag_startup_record r;
+
+        startup_reap();
+        if (!su.cfg.script || ag_startup_read(su.cfg.state_dir, &r) < 0 ||
+            strcmp(r.workspace_id, su.workspace_id) != 0)
+                return 0;
+        if (s->startup_sent && r.status == s->startup.status && r.finished_at == s->startup.finished_at &&
+            r.started_at == s->startup.started_at)
+                return 0;
+        if (send_msg(p, buf, ag_startup_message(buf, cap, &r, su.cfg.state_dir), "startup") < 0)
+                return -1;
+        s->startup = r;
+        s->startup_sent = true;
+        return 0;
+}
+
 /* One connection, from hello until the host goes away or a stop signal. */
 static void run_session(ag_port *p, const options *o, const char *ws_id, const char *token,
                         unsigned long long *seq)
@@ -187,6 +276,8 @@ static void run_session(ag_port *p, const options *o, const char *ws_id, const c
                                         ready_sent = true;
                                 }
                         }
+                        if (startup_report(p, &s, buf, sizeof(buf)) < 0)
+                                return;
                         ag_collect_now(&o->paths, &sample);
                         ag_gpu_cached(&gpu_cache, o->nvidia_smi, (int64_t)o->interval_s * 1000, &sample.gpu,
                                       &waitmask, &stop_signal);
@@ -226,6 +317,7 @@ static int run(const options *o)
         ag_port port = {.fd = -1};
 
         ag_log(AG_LOG_INFO, "hostd-agent %s starting; port %s", AG_VERSION, o->port);
+        startup_begin(o);
         while (!stop_signal) {
                 int wait = BACKOFF_MIN_MS;
                 int64_t started;
@@ -264,6 +356,8 @@ static int run(const options *o)
                 back_off(&again);
         }
         ag_port_close(&port);
+        if (su.runner > 0) /* it ends the script and records that it was interrupted */
+                kill(su.runner, SIGTERM);
         ag_log(AG_LOG_INFO, "stopping on signal %d", (int)stop_signal);
         return 0;
 }
@@ -287,12 +381,13 @@ static int once(const options *o)
 
 static void usage(FILE *f)
 {
-        fprintf(f, "usage: hostd-agent [--port PATH] [--config-dir DIR] [--interval SECONDS]\n"
+        fprintf(f, "usage: hostd-agent [--port PATH] [--config-dir DIR] [--state-dir DIR] [--interval SECONDS]\n"
                    "                   [--proc ROOT] [--run ROOT] [--dev ROOT] [--nvidia-smi PATH]\n"
                    "                   [--once] [--version]\n"
                    "The hostd workspace agent: reports readiness and activity to hostd over\n"
                    "a virtio-serial port (or a unix socket, for tests). Defaults: --port %s,\n"
-                   "--config-dir /etc/hostd-agent, --interval 5, --proc /proc, --run /run, --dev /dev,\n"
+                   "--config-dir /etc/hostd-agent, --state-dir /var/lib/hostd-agent, --interval 5,\n"
+                   "--proc /proc, --run /run, --dev /dev,\n"
                    "--nvidia-smi: the first of /usr/bin, /usr/local/bin, /usr/local/nvidia/bin that has it.\n",
                 DEFAULT_PORT);
 }
@@ -305,11 +400,12 @@ static int parse_options(int argc, char **argv, options *o)
                 {"run", required_argument, NULL, 'R'},      {"dev", required_argument, NULL, 'D'},
                 {"once", no_argument, NULL, 'o'},           {"version", no_argument, NULL, 'V'},
                 {"help", no_argument, NULL, 'h'},           {"nvidia-smi", required_argument, NULL, 'N'},
+                {"state-dir", required_argument, NULL, 's'},
                 {NULL, 0, NULL, 0},
         };
         int c;
 
-        *o = (options){.port = DEFAULT_PORT, .config_dir = "/etc/hostd-agent",
+        *o = (options){.port = DEFAULT_PORT, .config_dir = "/etc/hostd-agent", .state_dir = "/var/lib/hostd-agent",
                        .paths = {.proc = "/proc", .run = "/run", .dev = "/dev"}, .interval_s = 5};
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
                 char *end;
@@ -318,6 +414,7 @@ static int parse_options(int argc, char **argv, options *o)
                 switch (c) {
                 case 'p': o->port = optarg; break;
                 case 'c': o->config_dir = optarg; break;
+                case 's': o->state_dir = optarg; break;
                 case 'P': o->paths.proc = optarg; break;
                 case 'R': o->paths.run = optarg; break;
                 case 'D': o->paths.dev = optarg; break;

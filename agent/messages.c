@@ -1,5 +1,5 @@
 /* messages.c — protocol version 1 messages: the ones the agent sends (hello,
- * ready, heartbeat) and reading the ones hostd sends (welcome, error).
+ * ready, heartbeat, startup) and reading the ones hostd sends (welcome, error).
  * docs/agent-protocol.md is the reference for every field. */
 #include "agent/agent.h"
 
@@ -107,6 +107,42 @@ ssize_t ag_msg_heartbeat(char *buf, size_t cap, unsigned long long seq, const ag
                 ag_jw_obj_end(&w);
         }
         ag_jw_arr_end(&w);
+        ag_jw_obj_end(&w);
+        return finish(&w);
+}
+
+static void key_time(ag_jw *w, const char *key, long long t)
+{
+        key_int_or_null(w, key, t > 0 ? t : -1);
+}
+
+ssize_t ag_msg_startup(char *buf, size_t cap, const ag_startup_record *r, const char *output, size_t len,
+                       bool truncated)
+{
+        ag_jw w;
+
+        ag_jw_init(&w, buf, cap);
+        ag_jw_obj_begin(&w);
+        ag_jw_key(&w, "type");
+        ag_jw_str(&w, "startup");
+        ag_jw_key(&w, "status");
+        ag_jw_str(&w, ag_startup_status_name(r->status));
+        key_time(&w, "started_at", r->started_at);
+        key_time(&w, "finished_at", r->finished_at);
+        key_int_or_null(&w, "exit_status", r->exit_status);
+        key_int_or_null(&w, "signal", r->signal > 0 ? r->signal : -1);
+        ag_jw_key(&w, "timeout_s");
+        ag_jw_int(&w, r->timeout_s);
+        ag_jw_key(&w, "note");
+        ag_jw_str(&w, r->note[0] ? r->note : NULL);
+        if (output) {
+                ag_jw_key(&w, "output");
+                ag_jw_str_len(&w, output, len);
+                ag_jw_key(&w, "output_bytes");
+                ag_jw_int(&w, r->output_bytes);
+                ag_jw_key(&w, "output_truncated");
+                ag_jw_bool(&w, truncated);
+        }
         ag_jw_obj_end(&w);
         return finish(&w);
 }

@@ -46,6 +46,7 @@ static json_t *workspace_json(api_request *req, const orch_workspace *ws)
         json_object_set_new(o, "gpus", json_pack("{s:i,s:s?,s:s?,s:o}", "count", (int)ws->gpu_count, "model",
                                                  ws->gpu_model, "numa", ws->gpu_numa, "held", held));
         policy_json(req, ws, o);
+        api_startup_json(req, ws, o);
         return o;
 }
 
@@ -62,7 +63,7 @@ static void reply_workspace(api_request *req, unsigned status, orch_workspace *w
 /* The workspace {ref} names, when the caller may see it (write: act on it);
  * one that is deleted or the caller's not to see is 404, the same answer as
  * for a name that never existed. */
-static orch_workspace *visible_workspace(api_request *req, bool write, hd_error *err)
+orch_workspace *api_visible_workspace(api_request *req, bool write, hd_error *err)
 {
         const char *ref = req->params[0];
         orch_workspace *ws = orch_store_workspace_find(orch_service_store(api_service(req)), ref, err);
@@ -264,7 +265,7 @@ static void get_workspace(api_request *req)
 {
         hd_error err = {0};
 
-        reply_workspace(req, 200, visible_workspace(req, false, &err), &err);
+        reply_workspace(req, 200, api_visible_workspace(req, false, &err), &err);
 }
 
 /* The lifecycle calls: check visibility, then act on the workspace's id. */
@@ -273,7 +274,7 @@ typedef orch_workspace *(*lifecycle_fn)(orch_service *svc, const char *ref, hd_e
 static void lifecycle(api_request *req, lifecycle_fn fn)
 {
         hd_error err = {0};
-        orch_workspace *ws = visible_workspace(req, true, &err);
+        orch_workspace *ws = api_visible_workspace(req, true, &err);
         orch_workspace *done = NULL;
 
         if (ws) {
@@ -332,7 +333,7 @@ static void extend_workspace(api_request *req)
                 api_reply_error(req, &err);
                 return;
         }
-        ws = visible_workspace(req, true, &err);
+        ws = api_visible_workspace(req, true, &err);
         if (ws) {
                 done = orch_ws_extend(api_service(req), ws->id,
                                       (unsigned)json_integer_value(json_object_get(body, "seconds")), &err);
@@ -407,6 +408,7 @@ const api_route api_routes[] = {
         {"POST", "/v1/workspaces/{ref}/stop", stop_workspace, API_PERM_WORKSPACE_WRITE},
         {"POST", "/v1/workspaces/{ref}/restart", restart_workspace, API_PERM_WORKSPACE_WRITE},
         {"POST", "/v1/workspaces/{ref}/extend", extend_workspace, API_PERM_WORKSPACE_WRITE},
+        {"GET", "/v1/workspaces/{ref}/startup-log", api_get_startup_log, API_PERM_WORKSPACE_READ},
         {"GET", "/v1/templates", api_list_templates, API_PERM_CATALOG_READ},
         {"POST", "/v1/templates", api_push_template, API_PERM_CATALOG_WRITE},
         {"GET", "/v1/templates/{name}", api_get_template, API_PERM_CATALOG_READ},

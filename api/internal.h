@@ -195,3 +195,10 @@ void api_quota_put_user(api_request *req);
 void api_quota_put_group(api_request *req);
 void api_quota_delete_user(api_request *req);
 void api_quota_delete_group(api_request *req);
+/* The workspace {ref} names when the caller may see it (write: act on it);
+ * else NULL and 404, as for a name that never existed (handlers.c). */
+struct orch_workspace;
+struct orch_workspace *api_visible_workspace(api_request *req, bool write, hd_error *err);
+/* startup.c: a workspace's startup script. */
+void api_startup_json(api_request *req, const struct orch_workspace *ws, json_t *o);
+void api_get_startup_log(api_request *req);

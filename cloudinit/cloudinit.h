@@ -16,6 +16,8 @@
  *   /etc/hostd-agent/            0700
  *   /etc/hostd-agent/token       0400  the agent token, one line ending in '\n'
  *   /etc/hostd-agent/workspace-id 0644 the workspace id, one line ending in '\n'
+ *   /etc/hostd-agent/startup-script  0700 a template's startup script, when it has one
+ *   /etc/hostd-agent/startup-timeout 0644 its time limit in seconds, one line
  *
  * all owned by root:root. */
 #pragma once
@@ -31,7 +33,11 @@ struct json_t; /* jansson's json_t */
 #define CI_AGENT_UNIT_PATH "/etc/systemd/system/hostd-agent.service"
 #define CI_AGENT_TOKEN_PATH "/etc/hostd-agent/token"
 #define CI_AGENT_WORKSPACE_ID_PATH "/etc/hostd-agent/workspace-id"
+#define CI_AGENT_STARTUP_SCRIPT_PATH "/etc/hostd-agent/startup-script"
+#define CI_AGENT_STARTUP_TIMEOUT_PATH "/etc/hostd-agent/startup-timeout"
 #define CI_SEED_DIR "/var/lib/cloud/seed/nocloud"
+#define CI_STARTUP_SCRIPT_MAX (64u << 10)        /* bytes */
+#define CI_STARTUP_TIMEOUT_MAX (7u * 24 * 3600)  /* seconds */
 
 /* ---- validation (each returns 0, or -1 with HD_E_INVALID saying what is wrong) */
 
@@ -98,11 +104,16 @@ typedef struct ci_inject_req {
         const char *agent_binary_path; /* host path of the static agent (required) */
         const char *agent_token;       /* [A-Za-z0-9._~+/=-], 16-512 chars */
         const char *workspace_id;      /* same rules as ci_request.instance_id */
+        /* A startup script the agent runs once (NULL: none): starts with "#!",
+         * at most CI_STARTUP_SCRIPT_MAX bytes; and its time limit, 1 to
+         * CI_STARTUP_TIMEOUT_MAX seconds (0: the agent's default, 1 hour). */
+        const char *startup_script;
+        unsigned startup_timeout_s;
         bool force_tcg;                /* no KVM for the appliance */
 } ci_inject_req;
 
-/* Write the seed, the agent, its unit (enabled) and its token into the
- * guest's root file system. Errors: HD_E_INVALID (request), HD_E_NOT_FOUND
+/* Write the seed, the agent, its unit (enabled), its token and the startup
+ * script into the guest's root file system. Errors: HD_E_INVALID (request), HD_E_NOT_FOUND
  * (disk or agent binary missing), HD_E_UNUSABLE_IMAGE (no single Linux root
  * file system), HD_E_GUESTFS (libguestfs failed; the message says at which
  * step). The appliance is shut down cleanly before success is returned, so

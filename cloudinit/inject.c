@@ -1,5 +1,5 @@
 /* inject.c — what ci_inject writes into a guest (the plan: seed, agent, unit,
- * token) and the checks made before paying for an appliance launch. The
+ * token, startup script) and the checks made before paying for an appliance launch. The
  * libguestfs calls themselves are in guestfs.c. */
 #include "cloudinit/internal.h"
 
@@ -64,6 +64,21 @@ static int check_agent_binary(const char *path, hd_error *err)
         return 0;
 }
 
+static int check_startup(const ci_inject_req *req, hd_error *err)
+{
+        if (!req->startup_script)
+                return 0;
+        if (strncmp(req->startup_script, "#!", 2) != 0)
+                return hd_error_set(err, HD_E_INVALID, "the startup script must start with \"#!\" (an interpreter line)");
+        if (strlen(req->startup_script) > CI_STARTUP_SCRIPT_MAX)
+                return hd_error_set(err, HD_E_TOO_LARGE, "the startup script is %zu bytes; at most %u",
+                                    strlen(req->startup_script), CI_STARTUP_SCRIPT_MAX);
+        if (req->startup_timeout_s > CI_STARTUP_TIMEOUT_MAX)
+                return hd_error_set(err, HD_E_INVALID, "the startup script's time limit is %u s; at most %u",
+                                    req->startup_timeout_s, CI_STARTUP_TIMEOUT_MAX);
+        return 0;
+}
+
 int ci_plan_build(const ci_inject_req *req, ci_plan *plan, hd_error *err)
 {
         const ci_seed *seed = req->seed;
@@ -74,7 +89,7 @@ int ci_plan_build(const ci_inject_req *req, ci_plan *plan, hd_error *err)
                                     "no rendered seed to inject (call ci_render first)");
         if (ci_token_valid(req->agent_token, err) < 0 ||
             ci_ident_valid("workspace_id", req->workspace_id, err) < 0 ||
-            check_agent_binary(req->agent_binary_path, err) < 0)
+            check_agent_binary(req->agent_binary_path, err) < 0 || check_startup(req, err) < 0)
                 return -1;
 
         plan->owned[0] = hd_asprintf("%s\n", req->agent_token);
@@ -98,6 +113,13 @@ int ci_plan_build(const ci_inject_req *req, ci_plan *plan, hd_error *err)
         add_dir(plan, "/etc/hostd-agent", 0700);
         add_text(plan, CI_AGENT_TOKEN_PATH, plan->owned[0], 0400);
         add_text(plan, CI_AGENT_WORKSPACE_ID_PATH, plan->owned[1], 0644);
+        if (req->startup_script) {
+                add_text(plan, CI_AGENT_STARTUP_SCRIPT_PATH, req->startup_script, 0700);
+                if (req->startup_timeout_s) {
+                        plan->owned[2] = hd_asprintf("%u\n", req->startup_timeout_s);
+                        add_text(plan, CI_AGENT_STARTUP_TIMEOUT_PATH, plan->owned[2], 0644);
+                }
+        }
         return 0;
 }
 

@@ -52,7 +52,7 @@ typedef struct ci_entry {
 typedef struct ci_plan {
         ci_entry entries[CI_PLAN_MAX];
         size_t n;
-        char *owned[4]; /* strings the plan allocated (token and id lines) */
+        char *owned[4]; /* strings the plan allocated (token, id and time limit lines) */
 } ci_plan;
 
 /* The unit file text of the agent. */

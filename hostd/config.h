@@ -33,6 +33,9 @@ typedef struct hostd_config {
         unsigned agent_hello_timeout;        /* seconds */
         unsigned stop_timeout;               /* seconds */
         unsigned default_idle_timeout;       /* seconds; 0: no idle auto-stop unless a template says */
+        unsigned lifetime_warning;           /* seconds before a lifetime's end of its warning event; 0 none */
+        unsigned idle_cpu_percent;           /* load1 below this % of the vCPUs counts as idle */
+        unsigned idle_gpu_percent;           /* GPU utilisation below this % counts as idle */
         unsigned workers;
         uint64_t api_max_body;               /* bytes */
         unsigned api_connection_timeout;     /* seconds */

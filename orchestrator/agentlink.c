@@ -1,8 +1,8 @@
 /* agentlink.c — hostd's end of the agent protocol (docs/agent-protocol.md):
  * connect to the agent socket of each running workspace, check the agent's
- * token, record what it reports, move the workspace to ready once cloud-init
- * has finished and an address is known, and fail workspaces whose agent
- * never says hello. One thread calls orch_agents_poll in a loop. */
+ * token, record what it reports (heartbeats, the startup script's run), move
+ * the workspace to ready once cloud-init has finished and an address is
+ * known, and fail workspaces whose agent never says hello. One thread calls orch_agents_poll in a loop. */
 #include "orchestrator/service-internal.h"
 
 #include "common/common.h"
@@ -203,6 +203,15 @@ static void on_heartbeat(const link_ctx *l, agent_conn *c, json_t *msg, const ch
         orch_policy_on_heartbeat(l->svc, c->id, msg, c->vcpus);
 }
 
+static void on_startup(const link_ctx *l, agent_conn *c, json_t *msg)
+{
+        char said[700];
+
+        orch_startup_on_report(l->svc, c->id, msg, said, sizeof(said));
+        if (said[0])
+                say(l, "workspace %s: %s", c->id, said);
+}
+
 static void maybe_ready(const link_ctx *l, agent_conn *c)
 {
         if (!c->cloud_ready || !c->has_address)
@@ -227,6 +236,8 @@ static void handle_line(const link_ctx *l, agent_conn *c, const char *line)
                 on_ready(l, c, msg);
         else if (c->hello_ok && strcmp(type, "heartbeat") == 0)
                 on_heartbeat(l, c, msg, line);
+        else if (c->hello_ok && strcmp(type, "startup") == 0)
+                on_startup(l, c, msg);
         if (c->hello_ok)
                 maybe_ready(l, c);
         json_decref(msg);

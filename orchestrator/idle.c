@@ -38,6 +38,11 @@ static int pol_load(orch_service *svc, const orch_workspace *ws, pol *x, hd_erro
         if (!has_policy(&x->row))
                 return 0;
         orch_policy_defaults(&x->p);
+        x->p.lifetime_warning_s = svc->p.lifetime_warning;
+        if (svc->p.idle_cpu_percent)
+                x->p.cpu_idle_pct = svc->p.idle_cpu_percent;
+        if (svc->p.idle_gpu_percent)
+                x->p.gpu_idle_pct = svc->p.idle_gpu_percent;
         x->p.idle_timeout_s = x->row.idle_timeout_s;
         x->p.lifetime_s = x->row.lifetime_s;
         x->p.lifetime_action = x->row.lifetime_delete ? ORCH_LIFE_DELETE : ORCH_LIFE_STOP;

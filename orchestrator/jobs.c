@@ -115,7 +115,7 @@ static int define_domain(orch_service *svc, const orch_workspace *ws, hd_error *
         return r;
 }
 
-/* Seed, agent and token into the overlay: one libguestfs launch. */
+/* Seed, agent, token and startup script into the overlay: one libguestfs launch. */
 static int inject(orch_service *svc, const orch_workspace *ws, const job *j, const char *disk, hd_error *err)
 {
         char token[65], hash[65];
@@ -137,15 +137,15 @@ static int inject(orch_service *svc, const orch_workspace *ws, const job *j, con
                 .force_tcg = strcmp(svc->virt_type, "qemu") == 0,
         };
         orch_ws_update u = {.agent_token_hash = hash};
-        json_t *extra = orch_template_cloud_config_for(svc, ws, err);
+        _cleanup_(orch_template_guest_clear) orch_template_guest tg = {0};
         int r;
 
-        if (!extra)
+        if (orch_template_guest_for(svc, ws, &tg, err) < 0)
                 return -1;
-        creq.extra_cloud_config = json_object_size(extra) ? extra : NULL;
-        r = orch_token_new(token, hash, err) < 0 || ci_render(&creq, &seed, err) < 0 ? -1 : 0;
-        json_decref(extra);
-        if (r < 0)
+        creq.extra_cloud_config = json_object_size(tg.cloud_config) ? tg.cloud_config : NULL;
+        ireq.startup_script = tg.startup_script;
+        ireq.startup_timeout_s = tg.startup_timeout_s;
+        if (orch_token_new(token, hash, err) < 0 || ci_render(&creq, &seed, err) < 0)
                 return -1;
         r = ci_inject(&ireq, err);
         ci_seed_free(&seed);

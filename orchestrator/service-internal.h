@@ -110,6 +110,8 @@ typedef struct orch_template_choice {
         char *image, *gpu_model, *hash;
         unsigned idle_timeout_s, max_lifetime_s;
         bool lifetime_delete;
+        bool startup_script;         /* it has one */
+        unsigned startup_timeout_s;  /* 0: the agent's default */
 } orch_template_choice;
 void orch_template_choice_clear(orch_template_choice *c);
 /* Fill r's size, image and GPUs from template r->template_name's current
@@ -117,7 +119,19 @@ void orch_template_choice_clear(orch_template_choice *c);
  * when gpus_given), checked against the template's ranges. */
 int orch_template_resolve_create(orch_service *svc, orch_create_req *r, orch_template_choice *c,
                                  hd_error *err);
-/* The cloud-config object ws's template version adds ({} when none; a new
- * reference), or NULL with err set. */
-struct json_t *orch_template_cloud_config_for(orch_service *svc, const orch_workspace *ws,
-                                              hd_error *err);
+/* What ws's template version puts into its guest. */
+typedef struct orch_template_guest {
+        struct json_t *cloud_config; /* an object, {} when none (owned) */
+        char *startup_script;        /* NULL when none */
+        unsigned startup_timeout_s;  /* 0: the agent's default */
+} orch_template_guest;
+int orch_template_guest_for(orch_service *svc, const orch_workspace *ws, orch_template_guest *out,
+                            hd_error *err);
+void orch_template_guest_clear(orch_template_guest *g);
+
+/* startup.c: the pending row of a workspace whose template has a startup
+ * script; then each "startup" message of its agent (said[] gets a line worth
+ * logging, or ""). */
+int orch_startup_setup(orch_service *svc, const orch_workspace *ws, unsigned timeout_s, hd_error *err);
+void orch_startup_on_report(orch_service *svc, const char *id, struct json_t *msg, char *said,
+                            size_t said_len);

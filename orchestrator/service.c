@@ -371,7 +371,8 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         ws = orch_store_workspace_create_admit(svc->store, &spec, &adm, err);
         if (!ws)
                 return NULL;
-        if (orch_policy_setup(svc, ws, pol.idle_timeout_s, pol.lifetime_s, pol.lifetime_delete, err) < 0) {
+        if (orch_policy_setup(svc, ws, pol.idle_timeout_s, pol.lifetime_s, pol.lifetime_delete, err) < 0 ||
+            (tc.startup_script && orch_startup_setup(svc, ws, tc.startup_timeout_s, err) < 0)) {
                 orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETING, "no policy", NULL);
                 orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_DELETED, "no policy", NULL);
                 orch_store_workspace_purge(svc->store, ws->id, NULL);

@@ -44,6 +44,9 @@ typedef struct orch_params {
         uint64_t reserved_memory_mib; /* kept for the host itself */
         unsigned host_cpus;           /* 0: the system's online CPUs (tests set it) */
         uint64_t host_memory_mib;     /* 0: the system's memory (tests set it) */
+        unsigned lifetime_warning;     /* seconds before a lifetime's end of the lifetime_warning event; 0 none */
+        unsigned idle_cpu_percent;     /* load1 below this % of the vCPUs is idle; 0: the engine's default (5) */
+        unsigned idle_gpu_percent;     /* GPU utilisation below this % is idle; 0: the engine's default (10) */
 } orch_params;
 
 /* The executor runs fn(ctx, arg) later on a worker thread, then free_arg(arg);
@@ -125,6 +128,12 @@ int orch_ws_policy_info(orch_service *svc, const orch_workspace *ws, orch_ws_idl
 /* No idle stop before now + seconds (orch_policy_extend's refusals); HD_E_CONFLICT
  * for a workspace without idle stop. */
 orch_workspace *orch_ws_extend(orch_service *svc, const char *ref, unsigned seconds, hd_error *err);
+
+/* ---- a template's startup script (the run is orch_store_startup_get's) ------- */
+/* One line for the API and wsctl: "succeeded (exit 0) after 12 s, at 14:03
+ * UTC", "running since 14:02 UTC (time limit 1 h)", "failed (exit 3) …",
+ * "timed out (time limit 1 h) (killed by signal 15) …", and its note. */
+void orch_startup_describe(const orch_ws_startup *su, int64_t now, char *out, size_t out_len);
 
 /* ---- templates (orchestrator/template.h has the format) --------------------- */
 #include "orchestrator/template.h"

@@ -57,6 +57,11 @@ struct orch_store_ops {
         int (*policy_get)(orch_store *st, const char *id, orch_ws_policy *out, hd_error *err);
         int (*policy_set)(orch_store *st, const char *id, const orch_ws_policy *p, int64_t now,
                           hd_error *err);
+        /* 1 found, 0 none. */
+        int (*startup_get)(orch_store *st, const char *id, bool with_output, orch_ws_startup *out,
+                           hd_error *err);
+        int (*startup_set)(orch_store *st, const char *id, const orch_ws_startup *s, int64_t now,
+                           hd_error *err);
         /* Releases the workspace's GPUs in the same transaction. */
         int (*ws_purge)(orch_store *st, const char *id, int64_t now, hd_error *err);
 

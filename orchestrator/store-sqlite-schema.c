@@ -191,6 +191,26 @@ const char *const orch_sqlite_migrations[] = {
         "  PRIMARY KEY (scope, name, resource));"
         "ALTER TABLE workspaces ADD COLUMN owner_groups TEXT CONSTRAINT workspaces_owner_groups"
         "  CHECK (owner_groups IS NULL OR json_valid(owner_groups));",
+        /* 8: the run of a template's startup script, one row per workspace
+         * whose template has one; it goes with the workspace's row. output
+         * is the end of what the script wrote (64 KiB at most). */
+        "CREATE TABLE workspace_startup ("
+        "  workspace_id TEXT PRIMARY KEY NOT NULL"
+        "    CONSTRAINT workspace_startup_workspace REFERENCES workspaces(id) ON DELETE CASCADE,"
+        "  status TEXT NOT NULL CONSTRAINT workspace_startup_status"
+        "    CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'timed_out')),"
+        "  exit_status INTEGER,"
+        "  signal INTEGER,"
+        "  started_at INTEGER,"
+        "  finished_at INTEGER,"
+        "  timeout_s INTEGER NOT NULL DEFAULT 0 CONSTRAINT workspace_startup_timeout CHECK (timeout_s >= 0),"
+        "  output TEXT,"
+        "  output_bytes INTEGER NOT NULL DEFAULT 0"
+        "    CONSTRAINT workspace_startup_output_bytes CHECK (output_bytes >= 0),"
+        "  output_truncated INTEGER NOT NULL DEFAULT 0"
+        "    CONSTRAINT workspace_startup_truncated_bool CHECK (output_truncated IN (0, 1)),"
+        "  note TEXT,"
+        "  updated_at INTEGER NOT NULL);",
 };
 
 const size_t orch_sqlite_migration_count = HD_ARRAY_SIZE(orch_sqlite_migrations);

@@ -798,18 +798,27 @@ int current_state(sq_store *s, const char *id, orch_ws_state *state, const char 
         return r == 1 ? hd_error_set(err, HD_E_NOT_FOUND, "no workspace has the id %s", id) : r;
 }
 
-static int ws_update_tx(sq_store *s, const char *id, const orch_ws_update *u, int64_t now,
-                        hd_error *err)
+/* 0 when workspace id exists and is not deleted; else HD_E_NOT_FOUND or HD_E_CONFLICT. */
+static int live_workspace(sq_store *s, const char *id, const char *op, hd_error *err)
 {
-        const char *op = "updating a workspace";
-        _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
         orch_ws_state state;
-        int rc;
 
         if (current_state(s, id, &state, op, err) < 0)
                 return -1;
         if (state == ORCH_WS_DELETED)
                 return hd_error_set(err, HD_E_CONFLICT, "workspace %s is deleted", id);
+        return 0;
+}
+
+static int ws_update_tx(sq_store *s, const char *id, const orch_ws_update *u, int64_t now,
+                        hd_error *err)
+{
+        const char *op = "updating a workspace";
+        _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
+        int rc;
+
+        if (live_workspace(s, id, op, err) < 0)
+                return -1;
         stmt = sq_prep(s,
                        "UPDATE workspaces SET"
                        " ip_addresses = CASE WHEN ?2 IS NULL THEN ip_addresses"
@@ -877,12 +886,9 @@ static int policy_set_tx(sq_store *s, const char *id, const orch_ws_policy *p, i
 {
         const char *op = "updating a workspace's policy";
         _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
-        orch_ws_state state;
 
-        if (current_state(s, id, &state, op, err) < 0)
+        if (live_workspace(s, id, op, err) < 0)
                 return -1;
-        if (state == ORCH_WS_DELETED)
-                return hd_error_set(err, HD_E_CONFLICT, "workspace %s is deleted", id);
         stmt = sq_prep(s,
                        "UPDATE workspaces SET idle_timeout_s = ?2, lifetime_s = ?3,"
                        " lifetime_action = ?4, policy_state = ?5, updated_at = ?6 WHERE id = ?1",
@@ -902,6 +908,94 @@ static int sq_policy_set(orch_store *st, const char *id, const orch_ws_policy *p
                          hd_error *err)
 {
         return SQ_IN_TX(st, "updating a workspace's policy", err, policy_set_tx(s, id, p, now, err));
+}
+
+/* ---- a workspace's startup script ------------------------------------------- */
+
+static void bind_or_null(sqlite3_stmt *stmt, int i, int64_t v, bool present)
+{
+        if (present)
+                sqlite3_bind_int64(stmt, i, v);
+        else
+                sqlite3_bind_null(stmt, i);
+}
+
+static int read_startup(sqlite3_stmt *stmt, void *item, hd_error *err)
+{
+        orch_ws_startup *su = item;
+        const unsigned char *status = sqlite3_column_text(stmt, 0);
+
+        if (orch_startup_status_from_name((const char *)status, &su->status, err) < 0)
+                return -1;
+        su->exit_status = sqlite3_column_type(stmt, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(stmt, 1);
+        su->signal = sqlite3_column_int(stmt, 2);
+        su->started_at = sqlite3_column_int64(stmt, 3);
+        su->finished_at = sqlite3_column_int64(stmt, 4);
+        su->timeout_s = (unsigned)sqlite3_column_int64(stmt, 5);
+        su->output_bytes = (uint64_t)sqlite3_column_int64(stmt, 6);
+        su->output_truncated = sqlite3_column_int(stmt, 7) != 0;
+        su->note = col_text(stmt, 8);
+        su->updated_at = sqlite3_column_int64(stmt, 9);
+        su->output = col_text(stmt, 10);
+        return 0;
+}
+
+static int sq_startup_get(orch_store *st, const char *id, bool with_output, orch_ws_startup *out,
+                          hd_error *err)
+{
+        SQ_LOCKED(st);
+        int r = query_one(s,
+                          with_output ? "SELECT status, exit_status, signal, started_at, finished_at, timeout_s,"
+                                        " output_bytes, output_truncated, note, updated_at, output"
+                                        " FROM workspace_startup WHERE workspace_id = ?"
+                                      : "SELECT status, exit_status, signal, started_at, finished_at, timeout_s,"
+                                        " output_bytes, output_truncated, note, updated_at, NULL"
+                                        " FROM workspace_startup WHERE workspace_id = ?",
+                          id, read_startup, out, "reading a workspace's startup script", err);
+
+        return r < 0 ? -1 : r == 0;
+}
+
+static int startup_set_tx(sq_store *s, const char *id, const orch_ws_startup *su, int64_t now,
+                          hd_error *err)
+{
+        const char *op = "recording a workspace's startup script";
+        _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
+
+        if (live_workspace(s, id, op, err) < 0)
+                return -1;
+        stmt = sq_prep(s,
+                       "INSERT INTO workspace_startup (workspace_id, status, exit_status, signal, started_at,"
+                       " finished_at, timeout_s, output, output_bytes, output_truncated, note, updated_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                       " ON CONFLICT (workspace_id) DO UPDATE SET status = excluded.status,"
+                       " exit_status = excluded.exit_status, signal = excluded.signal,"
+                       " started_at = excluded.started_at, finished_at = excluded.finished_at,"
+                       " timeout_s = excluded.timeout_s, output = excluded.output,"
+                       " output_bytes = excluded.output_bytes, output_truncated = excluded.output_truncated,"
+                       " note = excluded.note, updated_at = excluded.updated_at",
+                       op, err);
+        if (!stmt)
+                return -1;
+        bind_text(stmt, 1, id);
+        bind_text(stmt, 2, orch_startup_status_name(su->status));
+        bind_or_null(stmt, 3, su->exit_status, su->exit_status >= 0);
+        bind_or_null(stmt, 4, su->signal, su->signal > 0);
+        bind_time(stmt, 5, su->started_at);
+        bind_time(stmt, 6, su->finished_at);
+        sqlite3_bind_int64(stmt, 7, su->timeout_s);
+        bind_text(stmt, 8, su->output);
+        sqlite3_bind_int64(stmt, 9, (sqlite3_int64)su->output_bytes);
+        sqlite3_bind_int(stmt, 10, su->output_truncated);
+        bind_text(stmt, 11, su->note);
+        sqlite3_bind_int64(stmt, 12, now);
+        return sq_done(s, stmt, op, err);
+}
+
+static int sq_startup_set(orch_store *st, const char *id, const orch_ws_startup *su, int64_t now,
+                          hd_error *err)
+{
+        return SQ_IN_TX(st, "recording a workspace's startup script", err, startup_set_tx(s, id, su, now, err));
 }
 
 static int ws_transition_tx(sq_store *s, const char *id, unsigned expected_from,
@@ -1341,6 +1435,8 @@ static const struct orch_store_ops sq_ops = {
         .ws_purge = sq_ws_purge,
         .policy_get = sq_policy_get,
         .policy_set = sq_policy_set,
+        .startup_get = sq_startup_get,
+        .startup_set = sq_startup_set,
         .event_add = sq_event_add,
         .event_list = sq_event_list,
         .event_last_id = sq_event_last_id,

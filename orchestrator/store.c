@@ -551,6 +551,55 @@ int orch_store_policy_set(orch_store *st, const char *id, const orch_ws_policy *
         return st->ops->policy_set(st, id, p, now(), err);
 }
 
+static const char *const startup_names[ORCH_STARTUP__COUNT] = {
+        [ORCH_STARTUP_PENDING] = "pending",     [ORCH_STARTUP_RUNNING] = "running",
+        [ORCH_STARTUP_SUCCEEDED] = "succeeded", [ORCH_STARTUP_FAILED] = "failed",
+        [ORCH_STARTUP_TIMED_OUT] = "timed_out",
+};
+
+const char *orch_startup_status_name(orch_startup_status s)
+{
+        return (unsigned)s < ORCH_STARTUP__COUNT ? startup_names[s] : NULL;
+}
+
+int orch_startup_status_from_name(const char *name, orch_startup_status *out, hd_error *err)
+{
+        for (int i = 0; i < ORCH_STARTUP__COUNT; i++)
+                if (name && strcmp(name, startup_names[i]) == 0) {
+                        *out = (orch_startup_status)i;
+                        return 0;
+                }
+        return hd_error_set(err, HD_E_INVALID, "'%.32s' is not a startup script status", name ? name : "");
+}
+
+void orch_ws_startup_clear(orch_ws_startup *s)
+{
+        if (!s)
+                return;
+        free(s->output);
+        free(s->note);
+        *s = (orch_ws_startup){0};
+}
+
+int orch_store_startup_get(orch_store *st, const char *id, bool with_output, orch_ws_startup *out,
+                           hd_error *err)
+{
+        *out = (orch_ws_startup){.exit_status = -1};
+        if (require(id, "a workspace's id", err) < 0)
+                return -1;
+        return st->ops->startup_get(st, id, with_output, out, err);
+}
+
+int orch_store_startup_set(orch_store *st, const char *id, const orch_ws_startup *s, hd_error *err)
+{
+        if (require(id, "a workspace's id", err) < 0)
+                return -1;
+        if (!orch_startup_status_name(s->status))
+                return hd_error_set(err, HD_E_INTERNAL, "workspace %s: no startup status number %d", id,
+                                    (int)s->status);
+        return st->ops->startup_set(st, id, s, now(), err);
+}
+
 int orch_store_workspace_purge(orch_store *st, const char *id, hd_error *err)
 {
         if (require(id, "a workspace's id", err) < 0)

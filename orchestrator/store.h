@@ -274,8 +274,47 @@ int orch_store_policy_get(orch_store *st, const char *id, orch_ws_policy *out, h
 int orch_store_policy_set(orch_store *st, const char *id, const orch_ws_policy *p,
                           hd_error *err);
 
+/* The run of a template's startup script in the guest (docs/agent-protocol.md,
+ * "startup"): kept for workspaces whose template has one, from creation
+ * (pending) to its result; removed with the workspace row. */
+typedef enum orch_startup_status {
+        ORCH_STARTUP_PENDING,   /* not started yet (cloud-init still running, or no report yet) */
+        ORCH_STARTUP_RUNNING,
+        ORCH_STARTUP_SUCCEEDED, /* exit status 0 */
+        ORCH_STARTUP_FAILED,    /* non-zero exit, a signal, or it could not run */
+        ORCH_STARTUP_TIMED_OUT, /* ended at its time limit */
+        ORCH_STARTUP__COUNT
+} orch_startup_status;
+
+typedef struct orch_ws_startup {
+        orch_startup_status status;
+        int exit_status;          /* -1: none */
+        int signal;               /* the signal that ended it; 0: none */
+        int64_t started_at;       /* the guest's clock; 0: not yet */
+        int64_t finished_at;      /* 0: not yet, or unknown */
+        unsigned timeout_s;       /* its time limit; 0: the agent's default */
+        char *output;             /* the end of its output, UTF-8; NULL until finished (or not read) */
+        uint64_t output_bytes;    /* all it wrote */
+        bool output_truncated;    /* output is only the end of it */
+        char *note;               /* why it did not run as usual; NULL */
+        int64_t updated_at;       /* set by the store */
+} orch_ws_startup;
+
+/* "pending", "running", "succeeded", "failed", "timed_out"; NULL outside the enum. */
+const char *orch_startup_status_name(orch_startup_status s);
+/* -1 with HD_E_INVALID for an unknown name. */
+int orch_startup_status_from_name(const char *name, orch_startup_status *out, hd_error *err);
+void orch_ws_startup_clear(orch_ws_startup *s);
+/* Workspace id's startup run: 1 and *out filled, 0 when it has none (no
+ * script, or no such workspace). with_output: read the output too. */
+int orch_store_startup_get(orch_store *st, const char *id, bool with_output, orch_ws_startup *out,
+                           hd_error *err);
+/* Record it (replacing what was there). HD_E_NOT_FOUND for no such
+ * workspace, HD_E_CONFLICT for a deleted one. */
+int orch_store_startup_set(orch_store *st, const char *id, const orch_ws_startup *s, hd_error *err);
+
 /* Remove a workspace row in state deleted for good (HD_E_CONFLICT otherwise).
- * Its events stay. */
+ * Its events stay, its startup run goes. */
 int orch_store_workspace_purge(orch_store *st, const char *id, hd_error *err);
 
 /* ---- event log ------------------------------------------------------------ */

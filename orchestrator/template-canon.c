@@ -62,6 +62,8 @@ json_t *orch_tpl_canonical_tree(const orch_template *t)
                 put(o, "cloud_config", json_loads(t->cloud_config, 0, NULL));
         if (t->startup_script)
                 put(o, "startup_script", json_string(t->startup_script));
+        if (t->startup_timeout)
+                put(o, "startup_timeout", json_integer((json_int_t)t->startup_timeout));
         if (t->idle_timeout)
                 put(o, "idle_timeout", json_integer((json_int_t)t->idle_timeout));
         if (t->max_lifetime)

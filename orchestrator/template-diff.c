@@ -15,13 +15,13 @@
 
 enum {
         D_NAME, D_DESCRIPTION, D_IMAGE, D_VCPUS, D_MEMORY, D_DISK, D_GPU_COUNT, D_GPU_MODEL,
-        D_GPU_NUMA, D_NETWORK, D_BRIDGE, D_IDLE_TIMEOUT, D_MAX_LIFETIME, D_LIFETIME_ACTION,
+        D_GPU_NUMA, D_NETWORK, D_BRIDGE, D_STARTUP_TIMEOUT, D_IDLE_TIMEOUT, D_MAX_LIFETIME, D_LIFETIME_ACTION,
         D_GROUPS, D_P_VCPUS, D_P_MEMORY, D_P_DISK, D_P_GPUS, D_P_LIFETIME, D__COUNT
 };
 
 static const char *const field_names[D__COUNT] = {
         "name", "description", "image", "vcpus", "memory", "disk", "gpus.count", "gpus.model",
-        "gpus.numa", "network", "bridge", "idle_timeout", "max_lifetime", "lifetime_action",
+        "gpus.numa", "network", "bridge", "startup_timeout", "idle_timeout", "max_lifetime", "lifetime_action",
         "groups", "parameters.vcpus", "parameters.memory", "parameters.disk", "parameters.gpus",
         "parameters.lifetime",
 };
@@ -90,6 +90,9 @@ static char *describe(const orch_template *t, int f)
                 return hd_strdup(t->network ? t->network : "(none)");
         case D_BRIDGE:
                 return hd_strdup(t->bridge ? t->bridge : "(none)");
+        case D_STARTUP_TIMEOUT:
+                return t->startup_timeout ? fmt_value(ORCH_TPL_DURATION, t->startup_timeout)
+                                          : hd_strdup("(default, 1h)");
         case D_IDLE_TIMEOUT:
                 return t->idle_timeout ? fmt_value(ORCH_TPL_DURATION, t->idle_timeout) : hd_strdup("off");
         case D_MAX_LIFETIME:

@@ -44,6 +44,7 @@ static const kind K_DISK = {ORCH_TPL_SIZE, 1ull << 30, 64ull << 40, 1u << 30, "G
 static const kind K_IDLE = {ORCH_TPL_DURATION, 0, 365 * 86400ull, 0, NULL, true};
 static const kind K_LIFETIME = {ORCH_TPL_DURATION, 1, 3650 * 86400ull, 0, NULL, true};
 static const kind K_LIFETIME_MAX = {ORCH_TPL_DURATION, 1, 3650 * 86400ull};
+static const kind K_STARTUP_TIMEOUT = {ORCH_TPL_DURATION, 1, ORCH_TEMPLATE_STARTUP_TIMEOUT_MAX};
 
 /* A user's value repeated in a message: quoted, cut, odd bytes as '?'. */
 static const char *shown(const char *s, char buf[48])
@@ -448,6 +449,11 @@ static void f_startup_script(pctx *c, const char *path, json_t *v)
                 c->t->startup_script = hd_strdup(s);
 }
 
+static void f_startup_timeout(pctx *c, const char *path, json_t *v)
+{
+        value(c, path, v, &K_STARTUP_TIMEOUT, &c->t->startup_timeout);
+}
+
 static void f_idle_timeout(pctx *c, const char *path, json_t *v)
 {
         value(c, path, v, &K_IDLE, &c->t->idle_timeout);
@@ -508,7 +514,7 @@ static void f_groups(pctx *c, const char *path, json_t *v)
 
 enum {
         F_NAME, F_DESCRIPTION, F_IMAGE, F_VCPUS, F_MEMORY, F_DISK, F_GPUS, F_NETWORK, F_BRIDGE,
-        F_CLOUD_CONFIG, F_STARTUP_SCRIPT, F_IDLE_TIMEOUT, F_MAX_LIFETIME, F_LIFETIME_ACTION,
+        F_CLOUD_CONFIG, F_STARTUP_SCRIPT, F_STARTUP_TIMEOUT, F_IDLE_TIMEOUT, F_MAX_LIFETIME, F_LIFETIME_ACTION,
         F_GROUPS, F_PARAMETERS,
 };
 
@@ -524,6 +530,7 @@ static const field top_fields[] = {
         [F_BRIDGE] = {"bridge", f_bridge},
         [F_CLOUD_CONFIG] = {"cloud_config", f_cloud_config},
         [F_STARTUP_SCRIPT] = {"startup_script", f_startup_script},
+        [F_STARTUP_TIMEOUT] = {"startup_timeout", f_startup_timeout},
         [F_IDLE_TIMEOUT] = {"idle_timeout", f_idle_timeout},
         [F_MAX_LIFETIME] = {"max_lifetime", f_max_lifetime},
         [F_LIFETIME_ACTION] = {"lifetime_action", f_lifetime_action},
@@ -572,6 +579,9 @@ static void cross_checks(pctx *c, unsigned seen)
                 bad(c, "parameters.lifetime", "max %s is below the template's own max_lifetime %s",
                     a, b);
         }
+        if ((seen & (1u << F_STARTUP_TIMEOUT)) && !(seen & (1u << F_STARTUP_SCRIPT)) &&
+            !orch_tpl_has_error(c->errs, "startup_timeout"))
+                bad(c, "startup_timeout", "has no effect without startup_script");
         if (t->lifetime_action == ORCH_TEMPLATE_LIFETIME_DELETE && lifetime_ok && t->max_lifetime == 0)
                 bad(c, "lifetime_action", "\"delete\" has no effect without max_lifetime");
 }

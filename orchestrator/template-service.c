@@ -201,28 +201,41 @@ int orch_template_resolve_create(orch_service *svc, orch_create_req *r, orch_tem
         c->idle_timeout_s = (unsigned)t->idle_timeout;
         c->max_lifetime_s = (unsigned)t->max_lifetime;
         c->lifetime_delete = t->lifetime_action == ORCH_TEMPLATE_LIFETIME_DELETE;
+        c->startup_script = t->startup_script != NULL;
+        c->startup_timeout_s = (unsigned)t->startup_timeout;
         r->image = c->image;
         r->gpu_model = c->gpu_model;
         r->gpu_numa = t->gpu_numa == ORCH_TEMPLATE_NUMA_REQUIRED ? "required" : NULL;
         return 0;
 }
 
-json_t *orch_template_cloud_config_for(orch_service *svc, const orch_workspace *ws, hd_error *err)
+int orch_template_guest_for(orch_service *svc, const orch_workspace *ws, orch_template_guest *out,
+                            hd_error *err)
 {
         _cleanup_(orch_template_freep) orch_template *t = NULL;
         json_error_t jerr;
-        json_t *cc;
 
-        if (!ws->template_name || !ws->template_version)
-                return json_object();
+        *out = (orch_template_guest){0};
+        if (!ws->template_name || !ws->template_version) {
+                out->cloud_config = json_object();
+                return 0;
+        }
         t = orch_template_version_parse(svc, ws->template_name, ws->template_version, err);
         if (!t)
-                return NULL;
-        if (!t->cloud_config)
-                return json_object();
-        cc = json_loads(t->cloud_config, JSON_REJECT_DUPLICATES, &jerr);
-        if (!cc)
-                hd_error_set(err, HD_E_INTERNAL, "template %s: its cloud_config does not load: %s",
-                             t->name, jerr.text);
-        return cc;
+                return -1;
+        out->cloud_config = t->cloud_config ? json_loads(t->cloud_config, JSON_REJECT_DUPLICATES, &jerr)
+                                            : json_object();
+        if (!out->cloud_config)
+                return hd_error_set(err, HD_E_INTERNAL, "template %s: its cloud_config does not load: %s",
+                                    t->name, jerr.text);
+        out->startup_script = steal_ptr(t->startup_script);
+        out->startup_timeout_s = (unsigned)t->startup_timeout;
+        return 0;
+}
+
+void orch_template_guest_clear(orch_template_guest *g)
+{
+        json_decref(g->cloud_config);
+        free(g->startup_script);
+        *g = (orch_template_guest){0};
 }

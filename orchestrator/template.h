@@ -19,6 +19,7 @@
 #define ORCH_TEMPLATE_NAME_MAX 63           /* [a-z0-9][a-z0-9-]{0,62} */
 #define ORCH_TEMPLATE_FILE_MAX (1u << 20)   /* bytes of a template's JSON text */
 #define ORCH_TEMPLATE_SCRIPT_MAX (64u << 10) /* bytes of startup_script */
+#define ORCH_TEMPLATE_STARTUP_TIMEOUT_MAX (7u * 24 * 3600) /* seconds of startup_timeout */
 #define ORCH_TEMPLATE_CLOUD_CONFIG_MAX (64u << 10) /* bytes of cloud_config as JSON */
 #define ORCH_TEMPLATE_GPUS_MAX 16
 #define ORCH_TEMPLATE_GROUPS_MAX 64
@@ -74,6 +75,7 @@ typedef struct orch_template {
         char *bridge;         /* ... a host bridge; both NULL: the host's default */
         char *cloud_config;   /* canonical JSON of an object merged into user-data; NULL when absent */
         char *startup_script; /* NULL when absent */
+        uint64_t startup_timeout; /* seconds the script may run; 0: the agent's default (1 h) */
         uint64_t idle_timeout; /* seconds; 0: off */
         uint64_t max_lifetime; /* seconds; 0: no limit */
         orch_template_lifetime_action lifetime_action;

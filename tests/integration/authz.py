@@ -71,6 +71,10 @@ TABLE = [
      (409, 409, 409, 403, 409)),
     ("POST", "/v1/workspaces/{ref}/extend", "/v1/workspaces/{other_ws}/extend", {"seconds": 600},
      (409, 404, 404, 403, 404)),
+    # Neither workspace has a startup script: own is 404 "no startup script", other's 404 "no workspace".
+    ("GET", "/v1/workspaces/{ref}/startup-log", "/v1/workspaces/{own_ws}/startup-log", None, (404, 404, 404, 404, 404)),
+    ("GET", "/v1/workspaces/{ref}/startup-log", "/v1/workspaces/{other_ws}/startup-log", None,
+     (404, 404, 404, 404, 404)),
     ("DELETE", "/v1/workspaces/{ref}", "/v1/workspaces/{own_ws}", None, (202, 202, 202, 403, 202)),
     ("DELETE", "/v1/workspaces/{ref}", "/v1/workspaces/{other_ws}", None, (202, 404, 404, 403, 404)),
     ("GET", "/v1/users", "/v1/users", None, (200, 403, 200, 200, 403)),

@@ -3,7 +3,9 @@
  * virtio-serial channel): a hello with a wrong token is answered with an
  * error and the connection is closed; a good hello gets welcome; ready plus
  * a heartbeat with an address moves the workspace to ready and records the
- * address; a workspace whose agent never says hello is failed in time.
+ * address; the startup script's run is recorded from "startup" messages (a
+ * failed script leaves the workspace ready, a late "running" does not undo a
+ * result); a workspace whose agent never says hello is failed in time.
  * Needs libvirtd (the service opens a connection) — the harness provides it. */
 #include "orchestrator/service-internal.h"
 #include "tests/fixture.h"
@@ -70,6 +72,50 @@ static orch_workspace *running_workspace(orch_service *svc, const char *name, ch
             orch_store_transition(svc->store, ws->id, ORCH_WS_ANY, ORCH_WS_RUNNING, NULL, NULL) < 0)
                 return NULL;
         return ws;
+}
+
+static void test_startup(orch_service *svc, int fd, const char *id)
+{
+        _cleanup_(orch_ws_startup_clear) orch_ws_startup su = {0};
+        orch_event_list ev = {0};
+        orch_workspace *now;
+        int events = 0;
+
+        CHECK(orch_startup_setup(svc, &(orch_workspace){.id = (char *)id}, 600, NULL) == 0 &&
+                      orch_store_startup_get(svc->store, id, true, &su, NULL) == 1 &&
+                      su.status == ORCH_STARTUP_PENDING && su.timeout_s == 600,
+              "a workspace whose template has a startup script starts with it pending");
+        orch_ws_startup_clear(&su);
+        free(exchange(svc, fd, "{\"type\":\"startup\",\"status\":\"running\",\"started_at\":1700000000,"
+                               "\"timeout_s\":600}\n"));
+        CHECK(orch_store_startup_get(svc->store, id, true, &su, NULL) == 1 && su.status == ORCH_STARTUP_RUNNING &&
+                      su.started_at == 1700000000,
+              "the agent's running report is recorded with its start time");
+        orch_ws_startup_clear(&su);
+        free(exchange(svc, fd, "{\"type\":\"startup\",\"status\":\"failed\",\"started_at\":1700000000,"
+                               "\"finished_at\":1700000007,\"exit_status\":3,\"signal\":null,\"timeout_s\":600,"
+                               "\"note\":\"odd\\nnote\",\"output\":\"boom\\n\",\"output_bytes\":5,"
+                               "\"output_truncated\":false}\n"));
+        CHECK(orch_store_startup_get(svc->store, id, true, &su, NULL) == 1 && su.status == ORCH_STARTUP_FAILED &&
+                      su.exit_status == 3 && su.signal == 0 && su.finished_at == 1700000007 && su.output &&
+                      strcmp(su.output, "boom\n") == 0 && su.note && strcmp(su.note, "odd?note") == 0,
+              "the result is recorded: failed, exit 3, the output, the note with control characters blanked");
+        orch_ws_startup_clear(&su);
+        now = orch_store_workspace_get(svc->store, id, NULL);
+        CHECK(now && now->state == ORCH_WS_READY, "a failed startup script leaves the workspace ready");
+        orch_workspace_free(now);
+        free(exchange(svc, fd, "{\"type\":\"startup\",\"status\":\"running\",\"started_at\":1700000000}\n"
+                               "{\"type\":\"startup\",\"status\":\"failed\",\"started_at\":1700000000,"
+                               "\"finished_at\":1700000007,\"exit_status\":3,\"output\":\"boom\\n\"}\n"
+                               "{\"type\":\"startup\",\"status\":\"pending\"}\n"));
+        CHECK(orch_store_startup_get(svc->store, id, false, &su, NULL) == 1 && su.status == ORCH_STARTUP_FAILED,
+              "a late running report (a reconnect) and a pending one do not replace the result");
+        orch_store_event_list(svc->store, id, 0, 0, &ev, NULL);
+        for (size_t i = 0; i < ev.count; i++)
+                if (strcmp(ev.items[i].kind, "startup") == 0 && strstr(ev.items[i].reason, "failed (exit 3) after 7 s"))
+                        events++;
+        orch_event_list_free(&ev);
+        CHECK(events == 1, "the result is logged once as a startup event, also when the agent repeats it");
 }
 
 int main(void)
@@ -145,6 +191,7 @@ int main(void)
               "addresses are recorded, IPv4 first");
         CHECK(now && now->last_heartbeat_at > 0, "the heartbeat is recorded");
         orch_workspace_free(now);
+        test_startup(svc, fd, ws->id);
 
         /* One that talked before hostd restarted: heartbeats recorded, no link now. */
         {

@@ -82,12 +82,14 @@ static void test_inject(const char *golden, bool tcg)
                 CI_AGENT_PATH, CI_AGENT_UNIT_PATH,
                 "/etc/systemd/system/multi-user.target.wants/hostd-agent.service",
                 "/etc/hostd-agent", CI_AGENT_TOKEN_PATH, CI_AGENT_WORKSPACE_ID_PATH,
-                "/etc/passwd", "/etc/hostd-agent/no-such-file", NULL};
+                "/etc/passwd", "/etc/hostd-agent/no-such-file", CI_AGENT_STARTUP_SCRIPT_PATH,
+                CI_AGENT_STARTUP_TIMEOUT_PATH, NULL};
         ci_guest_file f[HD_ARRAY_SIZE(paths) - 1];
         ci_seed seed = {0};
         ci_inject_req ireq = {.disk_path = overlay, .disk_format = "qcow2", .seed = &seed,
                               .agent_binary_path = agent_path, .agent_token = token,
-                              .workspace_id = "ws-itest", .force_tcg = tcg};
+                              .workspace_id = "ws-itest", .startup_script = "#!/bin/sh\necho started\n",
+                              .startup_timeout_s = 120, .force_tcg = tcg};
         hd_error err = {0};
         struct stat before, after;
         size_t agent_len = 0;
@@ -102,7 +104,7 @@ static void test_inject(const char *golden, bool tcg)
         stat(golden, &before);
 
         t0 = now();
-        if (!CHECK(ci_inject(&ireq, &err) == 0, "the seed, agent and token are injected")) {
+        if (!CHECK(ci_inject(&ireq, &err) == 0, "the seed, agent, token and startup script are injected")) {
                 printf("#   %s\n", err.message);
                 goto out;
         }
@@ -143,6 +145,9 @@ static void test_inject(const char *golden, bool tcg)
         CHECK(f[9].exists && f[9].data && strstr(f[9].data, "root:x:0:0:"),
               "the image's own files are still there");
         CHECK(!f[10].exists && !f[10].data, "a missing file is reported as missing");
+        CHECK(is_file(&f[11], 0700) && same(&f[11], ireq.startup_script, strlen(ireq.startup_script)),
+              "the startup script is written in the same launch, root 0700");
+        CHECK(is_file(&f[12], 0644) && same(&f[12], "120\n", 4), "its time limit is written");
         ci_guest_files_free(f, HD_ARRAY_SIZE(f));
 
         stat(golden, &after);

@@ -4,7 +4,9 @@
  * a unix socket this test listens on (the agent connect(2)s when the path is
  * a socket). The test checks what hostd relies on: hello with the token
  * first on every connection, ready, heartbeats; reconnecting after the host
- * closes; surviving garbage; stopping cleanly on SIGTERM. The binary is
+ * closes; surviving garbage; stopping cleanly on SIGTERM; the startup
+ * script's result reported, and the script not run again when the agent
+ * starts again (the next boot). The binary is
  * $B/hostd-agent, or ../hostd-agent from this test's own executable. Every
  * wait is bounded by a deadline of a few seconds. */
 #include "common/common.h"
@@ -144,14 +146,14 @@ static const char *str_of(json_t *j, const char *key)
 static pid_t spawn_agent(const char *port, const char *run)
 {
         _cleanup_free_ char *cfg = hd_path_join(tmpdir, "cfg"), *proc = hd_path_join(fixtures, "proc"),
-                            *log = hd_path_join(tmpdir, "agent.log");
+                            *log = hd_path_join(tmpdir, "agent.log"), *state = hd_path_join(tmpdir, "state");
         pid_t pid = fork();
 
         if (pid == 0) {
                 int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
                 dup2(fd, 2);
                 execl(agent, agent, "--port", port, "--config-dir", cfg, "--interval", "1", "--proc", proc,
-                      "--run", run, "--dev", tmpdir, (char *)NULL);
+                      "--run", run, "--dev", tmpdir, "--state-dir", state, (char *)NULL);
                 _exit(127);
         }
         return pid;
@@ -292,6 +294,46 @@ static void test_session(void)
         }
 }
 
+static void test_startup(void)
+{
+        static host h;
+        _cleanup_free_ char *port = hd_path_join(tmpdir, "startup.sock"), *cfg = hd_path_join(tmpdir, "cfg"),
+                            *script = hd_path_join(cfg, "startup-script"), *limit = hd_path_join(cfg, "startup-timeout"),
+                            *count = hd_path_join(tmpdir, "runs"), *run = hd_path_join(fixtures, "cloudinit/done"),
+                            *body = hd_asprintf("#!/bin/sh\necho run >> %s\necho script output\nsleep 1\n", count),
+                            *runs = NULL;
+        hd_error err = {0};
+        size_t len;
+        pid_t pid;
+        json_t *j;
+
+        hd_write_file_atomic(script, body, strlen(body), 0700, &err);
+        hd_write_file_atomic(limit, "5\n", 2, 0644, &err);
+        CHECK(host_listen(&h, port) == 0, "the fake host listens");
+        for (int boot = 1; boot <= 2; boot++) {
+                pid = spawn_agent(port, run);
+                CHECK(host_accept(&h, 3000), "the agent connects");
+                do {
+                        j = host_expect(&h, "startup", 5000);
+                        if (j && strcmp(str_of(j, "status"), "succeeded") == 0)
+                                break;
+                        json_decref(j);
+                } while (j);
+                CHECK(j && strcmp(str_of(j, "output"), "script output\n") == 0 &&
+                              json_integer_value(json_object_get(j, "exit_status")) == 0 &&
+                              json_integer_value(json_object_get(j, "timeout_s")) == 5,
+                      boot == 1 ? "the agent runs the startup script and reports its result, output and time limit"
+                                : "after a restart the agent reports the same result again");
+                json_decref(j);
+                kill(pid, SIGTERM);
+                wait_exit(pid, 3000);
+                host_hangup(&h);
+        }
+        close(h.listen_fd);
+        CHECK(hd_read_file(count, 4096, &runs, &len, &err) == 0 && strcmp(runs, "run\n") == 0,
+              "the script ran once over two starts of the agent");
+}
+
 static void test_stop_while_waiting(void)
 {
         _cleanup_free_ char *port = hd_path_join(tmpdir, "nobody.sock");
@@ -320,6 +362,7 @@ int main(void)
 
         test_cli();
         test_session();
+        test_startup();
         test_stop_while_waiting();
 
         hd_run(rm, NULL, NULL);

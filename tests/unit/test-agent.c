@@ -15,6 +15,8 @@
 #include "agent/messages.c"
 #include "agent/port.c"
 #include "agent/sessions.c"
+#include "agent/spawn.c"
+#include "agent/startup.c"
 
 #include "common/common.h"
 #include "tests/fixture.h"

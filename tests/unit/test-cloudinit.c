@@ -326,7 +326,44 @@ static void test_plan(const char *fixtures)
         CHECK(unit && !strstr(unit->data, "cloud-init") && !strstr(unit->data, "network-online"),
               "the agent does not wait for cloud-init or the network to start");
         expect_file(unit_dir, "hostd-agent.service", ci_agent_unit, "the agent unit as expected");
+        for (size_t i = 0; i < plan.n; i++)
+                CHECK(!strstr(plan.entries[i].path, "startup"), "without a startup script none is written");
         ci_plan_free(&plan);
+
+        req.startup_script = "#!/bin/sh\necho hi\n";
+        req.startup_timeout_s = 900;
+        CHECK(ci_plan_build(&req, &plan, &err) == 0, "a plan with a startup script is built");
+        {
+                const ci_entry *script = NULL, *limit = NULL;
+                bool after_dir = false;
+
+                for (size_t i = 0; i < plan.n; i++) {
+                        const ci_entry *e = &plan.entries[i];
+                        after_dir |= strcmp(e->path, "/etc/hostd-agent") == 0;
+                        if (strcmp(e->path, CI_AGENT_STARTUP_SCRIPT_PATH) == 0 && after_dir)
+                                script = e;
+                        if (strcmp(e->path, CI_AGENT_STARTUP_TIMEOUT_PATH) == 0)
+                                limit = e;
+                }
+                CHECK(script && script->kind == CI_ENTRY_FILE && script->mode == 0700 &&
+                              script->len == strlen(req.startup_script) &&
+                              memcmp(script->data, req.startup_script, script->len) == 0,
+                      "the startup script is written exactly, mode 0700, inside the root-only folder");
+                CHECK(limit && limit->mode == 0644 && limit->len == 4 && memcmp(limit->data, "900\n", 4) == 0,
+                      "its time limit is written as one line of seconds");
+        }
+        ci_plan_free(&plan);
+        req.startup_timeout_s = 0;
+        CHECK(ci_plan_build(&req, &plan, &err) == 0, "a plan with the default time limit is built");
+        for (size_t i = 0; i < plan.n; i++)
+                CHECK(strcmp(plan.entries[i].path, CI_AGENT_STARTUP_TIMEOUT_PATH) != 0,
+                      "with no time limit given none is written (the agent's default applies)");
+        ci_plan_free(&plan);
+        req.startup_script = "echo no interpreter\n";
+        CHECK(ci_plan_build(&req, &plan, &err) == -1 && err.code == HD_E_INVALID && strstr(err.message, "#!"),
+              "a startup script without an interpreter line is refused");
+        ci_plan_free(&plan);
+        req.startup_script = NULL;
 
         req.agent_token = "short";
         CHECK(ci_inject(&req, &err) == -1 && err.code == HD_E_INVALID, "a short token is refused");

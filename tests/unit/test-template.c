@@ -322,6 +322,10 @@ static void test_diff(void)
         CHECK_CONTAINS(d2, "name: small -> ml-h100\n", "a renamed template shows the name");
         CHECK_CONTAINS(d2, "network: (none) -> default\n", "an added field shows (none) before");
         CHECK_CONTAINS(d2, "startup_script: (none) -> 3 lines, 74 bytes\n", "an added script is summarized");
+        orch_template *st = parse_fixture("startup");
+        _cleanup_free_ char *d3 = st ? orch_template_diff(full, st) : NULL;
+        CHECK_CONTAINS(d3, "startup_timeout: (default, 1h) -> 2h\n", "a startup script's time limit shows in the diff");
+        orch_template_free(st);
 }
 
 /* The complete example in docs/templates.md is valid and is valid/full.json. */
@@ -388,7 +392,7 @@ static void test_load_dir(void)
         CHECK_STR(s,
                   "broken.json: vcpus: must be between 1 and 255\n"
                   "broken.json: x: unknown field (allowed: name, description, image, vcpus, memory, disk, "
-                  "gpus, network, bridge, cloud_config, startup_script, idle_timeout, max_lifetime, "
+                  "gpus, network, bridge, cloud_config, startup_script, startup_timeout, idle_timeout, max_lifetime, "
                   "lifetime_action, groups, parameters)\n"
                   "wrong.json: name: is \"small\" but the file is wrong.json: a template's file must be "
                   "named <name>.json\n",

@@ -18,6 +18,7 @@
 #include "tools/wsctl/request.c"
 #include "tools/wsctl/sse.c"
 #include "tools/wsctl/ssh.c"
+#include "tools/wsctl/startup.c"
 #include "tools/wsctl/templates.c"
 #include "tools/wsctl/tokens.c"
 #include "tools/wsctl/users.c"
@@ -1212,6 +1213,107 @@ static void test_extend(void)
         result_free(&r);
 }
 
+static void test_create_policy(void)
+{
+        static const struct {
+                const char *opt, *value, *sent;
+        } ok[] = {
+                {"--idle-timeout", "90s", "\"idle_timeout\":90"},   {"--idle-timeout", "30m", "\"idle_timeout\":1800"},
+                {"--idle-timeout", "off", "\"idle_timeout\":0"},    {"--idle-timeout", "0", "\"idle_timeout\":0"},
+                {"--lifetime", "2h", "\"lifetime\":7200"},         {"--lifetime", "1d", "\"lifetime\":86400"},
+                {"--lifetime", "366d", "\"lifetime\":31622400"},
+        };
+        static const struct {
+                const char *opt, *value;
+        } bad[] = {
+                {"--idle-timeout", "soon"}, {"--idle-timeout", "1.5h"}, {"--idle-timeout", "367d"},
+                {"--lifetime", "0"},        {"--lifetime", "off"},      {"--lifetime", "-5m"},
+                {"--lifetime", "2w"},
+        };
+        _cleanup_free_ char *keys = write_file("policy.pub", "ssh-ed25519 AAAA1 a@x\n");
+        result r;
+
+        for (size_t i = 0; i < HD_ARRAY_SIZE(ok); i++) {
+                _cleanup_free_ char *what = hd_asprintf("create %s %s sends %s", ok[i].opt, ok[i].value, ok[i].sent);
+                reset();
+                answer(202, WS("pending"));
+                r = run("create", "--image", "deb", "--ssh-key", keys, ok[i].opt, ok[i].value, "dev", NULL);
+                CHECK(r.rc == 0 && strstr(requests.data, ok[i].sent), what);
+                result_free(&r);
+        }
+        for (size_t i = 0; i < HD_ARRAY_SIZE(bad); i++) {
+                _cleanup_free_ char *what = hd_asprintf("create %s %s is a usage error, nothing sent", bad[i].opt,
+                                                        bad[i].value);
+                reset();
+                r = run("create", "--image", "deb", "--ssh-key", keys, bad[i].opt, bad[i].value, "dev", NULL);
+                CHECK(r.rc == WSCTL_EXIT_USAGE && requests.len == 0 && strstr(r.err, bad[i].opt) &&
+                              strstr(r.err, "90s, 30m, 2h or 1d"),
+                      what);
+                result_free(&r);
+        }
+        reset();
+        answer(202, WS("pending"));
+        r = run("create", "--template", "small", "--ssh-key", keys, "--idle-timeout", "1h", "--lifetime", "7d", "dev",
+                NULL);
+        CHECK_STR(requests.data,
+                  "POST /v1/workspaces {\"ssh_keys\":[\"ssh-ed25519 AAAA1 a@x\"],\"idle_timeout\":3600,"
+                  "\"lifetime\":604800,\"name\":\"dev\",\"template\":\"small\"}\n",
+                  "both go in one create request, in seconds, next to a template");
+        result_free(&r);
+        reset();
+        answer(400, "{\"error\":{\"code\":\"invalid\",\"message\":\"idle_timeout must be 0 (off) or at least 60 s, not 30\"}}");
+        r = run("create", "--image", "deb", "--ssh-key", keys, "--idle-timeout", "30s", "dev", NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR && strstr(r.err, "at least 60 s"), "hostd's minimum is hostd's to say");
+        result_free(&r);
+}
+
+static void test_startup(void)
+{
+        result r;
+
+        reset();
+        answer(200, "{\"name\":\"dev\",\"state\":\"ready\",\"startup\":{\"status\":\"failed\",\"exit_status\":3,"
+                    "\"description\":\"failed (exit 3) after 2 s, at 14:00 UTC\"}}");
+        r = run("show", "dev", NULL);
+        CHECK_CONTAINS(r.out, "\nstartup:  failed (exit 3) after 2 s, at 14:00 UTC\n", "show prints the startup line");
+        result_free(&r);
+        reset();
+        answer(200, "{\"name\":\"dev\",\"state\":\"ready\",\"startup\":null}");
+        r = run("show", "dev", NULL);
+        CHECK(r.rc == 0 && !strstr(r.out, "startup"), "no startup line without a startup script");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"workspace\":\"dev\",\"status\":\"succeeded\",\"exit_status\":0,"
+                    "\"description\":\"succeeded (exit 0) after 12 s, at 14:02 UTC\",\"output_bytes\":70000,"
+                    "\"output_truncated\":true,\"output\":\"step 1\\n\\u001b[31mred\\u001b[0m\\tdone\\r\\u0085\\n\"}");
+        r = run("startup-log", "dev", NULL);
+        CHECK(r.rc == 0 && strcmp(requests.data, "GET /v1/workspaces/dev/startup-log\n") == 0,
+              "startup-log asks for the workspace's startup log");
+        CHECK_STR(r.out, "step 1\n?[31mred?[0m\tdone??\n",
+                  "it prints the output, with the guest's control characters (escape sequences) as '?'");
+        CHECK_STR(r.err,
+                  "dev: startup script succeeded (exit 0) after 12 s, at 14:02 UTC\n"
+                  "dev: only the last 28 of the 70000 bytes it wrote are kept\n",
+                  "the status and the truncation go to stderr, so the output can be piped");
+        result_free(&r);
+
+        reset();
+        answer(200, "{\"workspace\":\"dev\",\"status\":\"running\",\"output\":null,"
+                    "\"description\":\"running since 14:02 UTC (time limit 1 h)\"}");
+        r = run("startup-log", "dev", NULL);
+        CHECK(r.rc == WSCTL_EXIT_STATE && strcmp(r.out, "") == 0 &&
+                      strcmp(r.err, "dev: startup script running since 14:02 UTC (time limit 1 h)\n") == 0,
+              "while the script runs there is no output yet: the status, and exit 4");
+        result_free(&r);
+
+        reset();
+        answer(404, "{\"error\":{\"code\":\"not_found\",\"message\":\"workspace 'dev' has no startup script\"}}");
+        r = run("startup-log", "dev", NULL);
+        CHECK(r.rc == WSCTL_EXIT_ERROR && strstr(r.err, "has no startup script"), "a workspace without a script: exit 1");
+        result_free(&r);
+}
+
 static void test_ssh_command(void)
 {
         _cleanup_free_ char *expected = NULL;
@@ -1629,6 +1731,8 @@ int main(void)
         test_actions();
         test_list_and_show();
         test_extend();
+        test_create_policy();
+        test_startup();
         test_ssh_command();
         test_images();
         test_templates();

@@ -11,7 +11,7 @@ static const wsctl_command commands[] = {
         {"create", "create a workspace from a golden image or a template",
          "[--image NAME | --template NAME] [--ssh-key FILE]... [--vcpus N] [--memory SIZE] [--disk SIZE]\n"
          "                    [--gpus N [--gpu-model MODEL] [--gpu-numa required|preferred]]\n"
-         "                    [--user NAME] [--wait [--timeout DUR]] NAME",
+         "                    [--idle-timeout DUR] [--lifetime DUR] [--user NAME] [--wait [--timeout DUR]] NAME",
          "  --image NAME      golden image (default: $WSCTL_IMAGE)\n"
          "  --template NAME   a template's current version: its image, size and GPUs;\n"
          "                    --vcpus, --memory, --disk and --gpus override within its ranges\n"
@@ -25,6 +25,11 @@ static const wsctl_command commands[] = {
          "                    that vendor:device id (10de:2330)\n"
          "  --gpu-numa POLICY required: all GPUs on one NUMA node, or fail;\n"
          "                    preferred: one node when possible (the default)\n"
+         "  --idle-timeout DUR stop it after DUR without activity (at least 60s; 0 or off: never;\n"
+         "                    default: the template's, else hostd's default_idle_timeout)\n"
+         "  --lifetime DUR    end it DUR after creation: stopped, or deleted when the template's\n"
+         "                    lifetime_action says so; capped by the template's max_lifetime\n"
+         "                    DUR is 90s, 30m, 2h or 1d; at most 366d\n"
          "  --user NAME       user in the guest (default: your user name)\n"
          "  --wait            follow the state changes until the workspace is ready\n"
          "  --timeout DUR     give up waiting after DUR (90s, 20m, 1h; default 20m): exit 5\n",
@@ -60,6 +65,10 @@ static const wsctl_command commands[] = {
          "  DURATION          no idle stop before now + DURATION (30m, 2h, 1d; at most 7d and\n"
          "                    never past the workspace's lifetime); replaces an earlier extend\n",
          wsctl_cmd_extend},
+        {"startup-log", "print what a workspace's startup script wrote (its template's startup_script)", "NAME",
+         "  Prints the end of the script's output (at most 64 KiB) once it has finished; its status\n"
+         "  goes to stderr. Exit 4 while the script is pending or running.\n",
+         wsctl_cmd_startup_log},
         {"ssh", "open an SSH session to a ready workspace", "[--print] NAME [-- SSH-ARGS...]",
          "  --print           print the ssh command line instead of running it\n"
          "  Everything after -- goes to ssh: its options (-i KEY, -L 8080:localhost:8080) and a command.\n",

@@ -1,5 +1,6 @@
 /* idle.c — wsctl's side of idle auto-stop and lifetimes: `wsctl extend NAME
- * DURATION` and the idle and lifetime lines of `wsctl show`. */
+ * DURATION`, create's --idle-timeout and --lifetime, and the idle and
+ * lifetime lines of `wsctl show`. */
 #include "tools/wsctl/wsctl.h"
 
 #include "common/units.h"
@@ -24,6 +25,21 @@ char *wsctl_lifetime_text(json_t *ws)
                 return NULL;
         return hd_asprintf("ends %s, then %s", wsctl_str(life, "ends_at", "?"),
                            strcmp(wsctl_str(life, "action", "stop"), "delete") == 0 ? "deleted" : "stopped");
+}
+
+#define YEAR_S (366u * 24 * 3600) /* hostd refuses more: seconds mistaken for milliseconds */
+
+int wsctl_policy_option(wsctl_ctx *ctx, const wsctl_command *cmd, const char *opt, const char *value, json_t *body)
+{
+        bool idle = strcmp(opt, "--idle-timeout") == 0;
+        uint64_t seconds = 0;
+
+        if (!(idle && strcmp(value, "off") == 0) &&
+            (hd_parse_duration(value, &seconds) < 0 || seconds > YEAR_S || (!idle && seconds == 0)))
+                return wsctl_usage_error(ctx, cmd, "%s: %s %s: give a duration like 90s, 30m, 2h or 1d (at most 366d%s)",
+                                         cmd->name, opt, value, idle ? "; 0 or off: no idle stop" : "");
+        json_object_set_new(body, idle ? "idle_timeout" : "lifetime", json_integer((json_int_t)seconds));
+        return 0;
 }
 
 int wsctl_cmd_extend(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv)

@@ -24,6 +24,8 @@ enum {
         OPT_GPUS = 'g',
         OPT_GPU_MODEL = 'M',
         OPT_GPU_NUMA = 'N',
+        OPT_IDLE_TIMEOUT = 'I',
+        OPT_LIFETIME = 'L',
 };
 
 #define MAX_GPUS 16
@@ -167,6 +169,8 @@ int wsctl_cmd_create(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
                 {"gpus", required_argument, NULL, OPT_GPUS},
                 {"gpu-model", required_argument, NULL, OPT_GPU_MODEL},
                 {"gpu-numa", required_argument, NULL, OPT_GPU_NUMA},
+                {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+                {"lifetime", required_argument, NULL, OPT_LIFETIME},
                 WAIT_OPTIONS,
                 WSCTL_COMMON_OPTIONS,
         };
@@ -222,6 +226,12 @@ int wsctl_cmd_create(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
                 case OPT_GPU_MODEL:
                 case OPT_GPU_NUMA:
                         if ((rc = gpu_option(ctx, cmd, c, body)) != 0)
+                                return rc;
+                        break;
+                case OPT_IDLE_TIMEOUT:
+                case OPT_LIFETIME:
+                        if ((rc = wsctl_policy_option(ctx, cmd, c == OPT_LIFETIME ? "--lifetime" : "--idle-timeout",
+                                                      optarg, body)) != 0)
                                 return rc;
                         break;
                 }
@@ -437,6 +447,7 @@ int wsctl_cmd_show(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **ar
                 {"agent:", agent},
                 {"idle:", idle},
                 {"lifetime:", life},
+                {"startup:", wsctl_startup_text(ws)},
                 {"created:", created},
         };
         wsctl_print_fields(ctx, fields, HD_ARRAY_SIZE(fields));

@@ -240,6 +240,15 @@ int wsctl_cmd_extend(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **
 /* show's "idle:" and "lifetime:" lines; NULL when the workspace has none. */
 char *wsctl_idle_text(json_t *ws);
 char *wsctl_lifetime_text(json_t *ws);
+/* create's --idle-timeout (also "off") and --lifetime: value into the body's
+ * idle_timeout / lifetime in seconds; 0, or a usage error (returns 2). */
+int wsctl_policy_option(wsctl_ctx *ctx, const wsctl_command *cmd, const char *opt, const char *value, json_t *body);
+
+/* ---- startup.c: a template's startup script -------------------------------- */
+
+int wsctl_cmd_startup_log(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv);
+/* show's "startup:" line; NULL when the workspace has no startup script. */
+const char *wsctl_startup_text(json_t *ws);
 
 /* ---- keys.c: SSH public keys --------------------------------------------- */
 
