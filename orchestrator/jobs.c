@@ -79,12 +79,16 @@ static int define_domain(orch_service *svc, const orch_workspace *ws, hd_error *
         _cleanup_free_ char *sock = orch_agent_socket_path(svc, ws->id);
         _cleanup_free_ char *log = orch_console_log_path(svc, ws->id);
         _cleanup_free_ char *disk = NULL;
+        _cleanup_(orch_template_guest_clear) orch_template_guest tg = {0};
         orch_gpu_parts gpus;
+        bool own_net;
         int r;
 
-        if (img_disk_path(svc->images, ws->id, &disk, err) < 0 ||
+        if (img_disk_path(svc->images, ws->id, &disk, err) < 0 || orch_template_guest_for(svc, ws, &tg, err) < 0 ||
             orch_gpu_domain_parts(svc, ws->id, &gpus, err) < 0)
                 return -1;
+        /* The template's network or bridge, else hostd's. */
+        own_net = tg.network || tg.bridge;
         orch_domain_spec spec = {
                 .id = ws->id,
                 .display_name = ws->name,
@@ -97,8 +101,8 @@ static int define_domain(orch_service *svc, const orch_workspace *ws, hd_error *
                 .vcpus = ws->vcpus,
                 .memory_mib = ws->memory_mib,
                 .disk_path = disk,
-                .network = svc->p.network,
-                .bridge = svc->p.bridge,
+                .network = own_net ? tg.network : svc->p.network,
+                .bridge = own_net ? tg.bridge : svc->p.bridge,
                 .agent_socket_path = sock,
                 .console_log_path = log,
                 .hostdevs = gpus.hostdevs,

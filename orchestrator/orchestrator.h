@@ -145,6 +145,8 @@ const char *orch_virt_type(orch_virt *v, const char *setting, hd_error *err);
  * Refuses (HD_E_CONFLICT) a name already defined and (HD_E_NOT_FOUND) a
  * libvirt network that does not exist, leaving nothing defined. */
 int orch_virt_define(orch_virt *v, const orch_domain_spec *spec, hd_error *err);
+/* 0 when libvirt knows the network; HD_E_NOT_FOUND (with a hint) when not. */
+int orch_virt_network_check(orch_virt *v, const char *network, hd_error *err);
 int orch_virt_start(orch_virt *v, const char *name, hd_error *err);
 /* ACPI power button, repeated every 10 s, until the domain is off or
  * timeout_s passed; then destroy.  *forced (optional) tells which.  A domain

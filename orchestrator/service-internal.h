@@ -112,6 +112,7 @@ typedef struct orch_template_choice {
         bool lifetime_delete;
         bool startup_script;         /* it has one */
         unsigned startup_timeout_s;  /* 0: the agent's default */
+        char *network;               /* the template's libvirt network, or NULL */
 } orch_template_choice;
 void orch_template_choice_clear(orch_template_choice *c);
 /* Fill r's size, image and GPUs from template r->template_name's current
@@ -124,6 +125,7 @@ typedef struct orch_template_guest {
         struct json_t *cloud_config; /* an object, {} when none (owned) */
         char *startup_script;        /* NULL when none */
         unsigned startup_timeout_s;  /* 0: the agent's default */
+        char *network, *bridge;      /* where its NIC goes; both NULL: hostd's default */
 } orch_template_guest;
 int orch_template_guest_for(orch_service *svc, const orch_workspace *ws, orch_template_guest *out,
                             hd_error *err);

@@ -339,6 +339,7 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         orch_workspace spec = {0}, *ws;
         orch_admission adm;
         policy_choice pol;
+        hd_error e = {0};
 
         /* The guest user defaults to the caller's name, or "dev" where that
          * name cannot be a guest account (root, system users). */
@@ -352,6 +353,12 @@ orch_workspace *orch_ws_create(orch_service *svc, const orch_create_req *req, hd
         }
         if (check_create(svc, &r, err) < 0 || policy_settings(svc, &r, &tc, &pol, err) < 0)
                 return NULL;
+        /* A template's network must exist here before anything is made. */
+        if (tc.network && orch_virt_network_check(svc->virt, tc.network, &e) < 0) {
+                hd_error_set(err, e.code == HD_E_NOT_FOUND ? HD_E_INVALID : e.code, "template %s: %s",
+                             r.template_name, e.message);
+                return NULL;
+        }
         spec.name = (char *)r.name;
         spec.owner = (char *)r.owner;
         spec.image = (char *)r.image;

@@ -149,6 +149,7 @@ void orch_template_choice_clear(orch_template_choice *c)
         free(c->image);
         free(c->gpu_model);
         free(c->hash);
+        free(c->network);
         memset(c, 0, sizeof(*c));
 }
 
@@ -188,7 +189,13 @@ int orch_template_resolve_create(orch_service *svc, orch_create_req *r, orch_tem
         if (!v)
                 return -1;
         t = parse_version(v, err);
-        if (!t || template_groups_check(t, r, err) < 0 || orch_template_apply(t, &o, &res, err) < 0)
+        if (!t)
+                return -1;
+        /* A lifetime the template lets users choose is checked against its
+         * range; otherwise a requested lifetime is capped by max_lifetime. */
+        o.has_lifetime = r->lifetime_s != 0 && t->params.lifetime.set;
+        o.lifetime = r->lifetime_s;
+        if (template_groups_check(t, r, err) < 0 || orch_template_apply(t, &o, &res, err) < 0)
                 return -1;
         r->vcpus = res.vcpus;
         r->memory_mib = res.memory / MiB;
@@ -203,6 +210,7 @@ int orch_template_resolve_create(orch_service *svc, orch_create_req *r, orch_tem
         c->lifetime_delete = t->lifetime_action == ORCH_TEMPLATE_LIFETIME_DELETE;
         c->startup_script = t->startup_script != NULL;
         c->startup_timeout_s = (unsigned)t->startup_timeout;
+        c->network = steal_ptr(t->network);
         r->image = c->image;
         r->gpu_model = c->gpu_model;
         r->gpu_numa = t->gpu_numa == ORCH_TEMPLATE_NUMA_REQUIRED ? "required" : NULL;
@@ -230,6 +238,8 @@ int orch_template_guest_for(orch_service *svc, const orch_workspace *ws, orch_te
                                     t->name, jerr.text);
         out->startup_script = steal_ptr(t->startup_script);
         out->startup_timeout_s = (unsigned)t->startup_timeout;
+        out->network = steal_ptr(t->network);
+        out->bridge = steal_ptr(t->bridge);
         return 0;
 }
 
@@ -237,5 +247,7 @@ void orch_template_guest_clear(orch_template_guest *g)
 {
         json_decref(g->cloud_config);
         free(g->startup_script);
+        free(g->network);
+        free(g->bridge);
         *g = (orch_template_guest){0};
 }

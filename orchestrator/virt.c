@@ -257,6 +257,13 @@ static int network_check(virConnectPtr conn, const char *network, hd_error *err)
         return virt_error(err, "libvirt network %s", network);
 }
 
+int orch_virt_network_check(orch_virt *v, const char *network, hd_error *err)
+{
+        _cleanup_(virConnectClosep) virConnectPtr conn = conn_get(v, err);
+
+        return conn ? network_check(conn, network, err) : -1;
+}
+
 int orch_virt_define(orch_virt *v, const orch_domain_spec *spec, hd_error *err)
 {
         _cleanup_free_ char *xml = orch_domain_xml(spec, err);

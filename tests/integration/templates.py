@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from hostdtest import Hostd, check, done, import_golden, test_ssh_key  # noqa: E402
+from hostdtest import Hostd, check, done, import_golden, test_ssh_key, virsh  # noqa: E402
 
 work = tempfile.mkdtemp(prefix="hostd-templates-")
 _, pubkey = test_ssh_key(work)
@@ -95,6 +95,42 @@ try:
         check(r.status == 202, "the workspace is deleted right away", r)
         state, cur, secs = h.wait_state("tplbox", ("gone",), 600)
         check(state == "gone", f"the workspace is gone ({secs:.0f} s)", f"{cur}\n{h.log()[-3000:]}")
+
+    # ---- a template's lifetime parameter and network ------------------------------
+    life = dict(small, name="life", max_lifetime="1d", parameters={"lifetime": {"max": "2d"}})
+    check(h.request("POST", "/v1/templates", life).status == 201, "a template that lets users pick a lifetime")
+    expect(h.request("POST", "/v1/workspaces", {"name": "lifebox", "template": "life", "ssh_keys": [pubkey],
+                                                "lifetime": 3 * 86400}),
+           400, "invalid", "a lifetime above the template's lifetime parameter is refused, naming its maximum",
+           "maximum 2d")
+    fixed = {k: v for k, v in small.items() if k != "parameters"}
+    nope = dict(fixed, name="nonet", network="hostd-nope")
+    check(h.request("POST", "/v1/templates", nope).status == 201, "a template may name any libvirt network")
+    expect(h.request("POST", "/v1/workspaces", {"name": "nonetbox", "template": "nonet", "ssh_keys": [pubkey]}),
+           400, "invalid", "creating from it on a host without that network is refused, naming the network",
+           "hostd-nope")
+    names = [w["name"] for w in h.request("GET", "/v1/workspaces").json["workspaces"]]
+    check("nonetbox" not in names and "lifebox" not in names, "the refusals left no workspace row", names)
+    # A second libvirt network in the test namespace: the workspace's NIC goes there.
+    with open(os.path.join(work, "net2.xml"), "w") as f:
+        f.write("<network><name>hostd-test2</name><forward mode='nat'/><bridge name='hdtest2'/>"
+                "<ip address='192.168.233.1' netmask='255.255.255.0'/></network>")
+    rc, out = virsh("net-create", os.path.join(work, "net2.xml"))
+    check(rc == 0, "a second libvirt network (transient, in the test namespace)", out)
+    try:
+        net2 = dict(fixed, name="net2", network="hostd-test2")
+        check(h.request("POST", "/v1/templates", net2).status == 201, "a template on that network")
+        r = h.request("POST", "/v1/workspaces", {"name": "net2box", "template": "net2", "ssh_keys": [pubkey]})
+        check(r.status == 202, "a workspace from it is accepted", r)
+        state, cur, _ = h.wait_state("net2box", ("running", "ready", "failed"), 600)
+        rc, out = virsh("domiflist", (cur or {}).get("id", "none"))
+        check(state in ("running", "ready") and "hostd-test2" in out,
+              "its domain's NIC is on the template's network, not hostd's", f"{state} {out}")
+        h.request("DELETE", "/v1/workspaces/net2box")
+        state, _, _ = h.wait_state("net2box", ("gone",), 600)
+        check(state == "gone", "and it is deleted")
+    finally:
+        virsh("net-destroy", "hostd-test2")
 
     # ---- delete ------------------------------------------------------------------
     r = h.request("DELETE", "/v1/templates/small")
