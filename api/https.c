@@ -124,7 +124,7 @@ static int listen_tcp(const char *text, hd_error *err)
                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
         if (bind(fd, (struct sockaddr *)&ss, len) < 0)
                 return hd_error_errno(err, HD_E_IO, errno, "cannot listen on %s", text);
-        if (listen(fd, 128) < 0)
+        if (listen(fd, SOMAXCONN) < 0)
                 return hd_error_errno(err, HD_E_IO, errno, "cannot listen on %s", text);
         return steal_fd(&fd);
 }

@@ -106,7 +106,9 @@ static int listen_unix(const api_config *cfg, hd_error *err)
                         return hd_error_errno(err, HD_E_IO, errno, "cannot chown %s", cfg->socket_path);
                 }
         }
-        if (chmod(cfg->socket_path, cfg->socket_mode) < 0 || listen(fd, 64) < 0) {
+        /* A burst of local clients (a CI job creating 100 workspaces) waits in
+         * the backlog while the pool is busy instead of getting EAGAIN. */
+        if (chmod(cfg->socket_path, cfg->socket_mode) < 0 || listen(fd, SOMAXCONN) < 0) {
                 unlink(cfg->socket_path);
                 return hd_error_errno(err, HD_E_IO, errno, "cannot listen on %s", cfg->socket_path);
         }
