@@ -10,11 +10,13 @@ netns_log() { echo "# netns: $*" >&2; }
 # netns_up NS: create NS with loopback up; refuse one with a default route.
 netns_up() {
 	local ns=$1
-	if ! ip netns list | grep -qw "^$ns"; then
+	# (grep without -q below: under pipefail, an early exit of grep -q can
+	# kill the writer with SIGPIPE and make the pipeline fail.)
+	if ! ip netns list | grep -w "^$ns" >/dev/null; then
 		ip netns add "$ns" || return 1
 	fi
 	ip -n "$ns" link set lo up
-	if ip -n "$ns" route show default | grep -q .; then
+	if ip -n "$ns" route show default | grep . >/dev/null; then
 		netns_log "namespace $ns has a default route; refusing to use it"
 		return 1
 	fi
@@ -83,7 +85,7 @@ XML
 		virsh -c "$uri" net-define "$xml" >/dev/null || { rm -f "$xml"; return 1; }
 		rm -f "$xml"
 	fi
-	if ! virsh -c "$uri" net-info "$name" | grep -q 'Active:.*yes'; then
+	if ! virsh -c "$uri" net-info "$name" | grep 'Active:.*yes' >/dev/null; then
 		virsh -c "$uri" net-start "$name" >/dev/null || return 1
 	fi
 }
