@@ -4,7 +4,7 @@ time (each boot costs about 90 s under TCG, so one guest carries several
 stories):
 
 1. The startup script. A workspace made with `wsctl create --template
-   idlebox --idle-timeout 90s --lifetime 1d`; its template's startup script
+   idlebox --idle-timeout 2m --lifetime 1d`; its template's startup script
    prints lines and writes a file. The API and wsctl show it succeeded
    (exit 0) with its output; SSH finds the file.
 2. Idle auto-stop and the silent agent. SSH in once (starting a service in
@@ -14,7 +14,7 @@ stories):
    flags it silent, and when the extension ends it does NOT stop it (silence
    is not idleness). When the agent comes back hostd stops it within a few
    sweeps, with "idle since …": the silence was not counted as activity
-   either (that would have meant another 90 s).
+   either (that would have meant another 120 s).
 3. The hard lifetime, on a second workspace booted only once the first is
    stopped: a template with max_lifetime 90s and lifetime_action delete,
    and hostd.conf's lifetime_warning = 45s. The warning event comes before
@@ -34,7 +34,7 @@ from hostdtest import Developer, Hostd, check, done, import_golden, note, virsh 
 GOLDEN = os.environ.get("HOSTD_TEST_GOLDEN", "")
 NAME = "idlebox"
 SHORT = "shortbox"
-IDLE = 90           # the workspace's idle timeout
+IDLE = 120          # the workspace's idle timeout (the 2 minutes)
 EXTEND = 250        # the extension, from 12 s after the SSH session
 AGENT_STOP = 180    # the guest stops its agent this long after the SSH session ...
 SILENCE = 120       # ... and starts it again this much later
@@ -115,9 +115,9 @@ try:
     # ---- 1. the startup script ---------------------------------------------------
     rc, out, err = wsctl("create", "--template", "idlebox", "--idle-timeout", "30s", NAME)
     check(rc == 1 and "at least 60" in err, "wsctl create --idle-timeout 30s is refused by hostd", out + err)
-    rc, out, err = wsctl("--json", "create", "--template", "idlebox", "--idle-timeout", "90s", "--lifetime", "1d", NAME)
+    rc, out, err = wsctl("--json", "create", "--template", "idlebox", "--idle-timeout", "2m", "--lifetime", "1d", NAME)
     created = json.loads(out) if rc == 0 else {}
-    check(rc == 0 and created.get("state") == "pending", "wsctl create --idle-timeout 90s --lifetime 1d is accepted",
+    check(rc == 0 and created.get("state") == "pending", "wsctl create --idle-timeout 2m --lifetime 1d is accepted",
           out + err)
     life = created.get("lifetime") or {}
     check(life.get("action") == "stop" and life.get("ends_at")
@@ -131,7 +131,7 @@ try:
     ws_id = ws.get("id", "none")
     idle = ws.get("idle") or {}
     check(idle.get("timeout_s") == IDLE and idle.get("silent") is False and idle.get("deadline"),
-          "the view shows the idle timeout of 90 s and a deadline", ws.get("idle"))
+          f"the view shows the idle timeout of {IDLE} s and a deadline", ws.get("idle"))
 
     def finished_startup():
         s = view().get("startup") or {}
