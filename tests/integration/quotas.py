@@ -111,6 +111,15 @@ try:
     check(r.status == 200 and r.json["user"] == user and group in r.json["groups"]
           and me.get(("vcpus", None), {}).get("source") == {"scope": "group", "name": group},
           "an admin acting for the member (X-On-Behalf-Of) sees the member's groups and limits", r)
+    rc, out, err = wsctl("--as", user, "--json", "quota", as_user=False)
+    check(rc == 0 and json.loads(out)["user"] == user and group in json.loads(out)["groups"],
+          "root's wsctl --as USER quota shows USER's quota", out + err)
+    r = h.request("POST", "/v1/workspaces", {"name": "rootbox", "image": "tiny", "ssh_keys": [pubkey]})
+    rc, out, err = wsctl("--as", user, "--json", "list", as_user=False)
+    owners = {w["owner"] for w in json.loads(out)["workspaces"]} if rc == 0 else set()
+    check(r.status == 202 and owners == {user},
+          "wsctl --as USER list shows USER's workspaces only, not root's own", out + err)
+    h.request("DELETE", "/v1/workspaces/rootbox")
 
     # ---- a start is admitted again -------------------------------------------------
     r = h.request("PUT", f"/v1/quotas/groups/{group}", {"workspaces": 1, "vcpus": 0, "gpus": {"H100": 2}})

@@ -190,6 +190,8 @@ static const char common_help[] =
         "  --json            print hostd's JSON answer (pretty, sorted keys)\n"
         "  --socket PATH     hostd's socket (default $HOSTD_SOCKET, else " WSCTL_DEFAULT_SOCKET ");\n"
         "                    given, wsctl uses it even after wsctl login\n"
+        "  --as USER         act on behalf of USER (admins only): what you create is USER's,\n"
+        "                    you see and act on USER's workspaces, USER's quotas apply\n"
         "  -h, --help        this help\n";
 
 static void vmessage(wsctl_ctx *ctx, const char *fmt, va_list ap)
@@ -232,7 +234,7 @@ int wsctl_usage_error(wsctl_ctx *ctx, const wsctl_command *cmd, const char *fmt,
                 usage_line(cmd, ctx->err);
                 fprintf(ctx->err, "(wsctl %s --help for more)\n", cmd->name);
         } else {
-                fputs("usage: wsctl [--socket PATH] [--json] COMMAND [ARGS]  (wsctl --help for more)\n",
+                fputs("usage: wsctl [--socket PATH] [--json] [--as USER] COMMAND [ARGS]  (wsctl --help for more)\n",
                       ctx->err);
         }
         return WSCTL_EXIT_USAGE;
@@ -273,7 +275,7 @@ static const wsctl_command *find_command(const char *name)
 
 static void main_help(FILE *f)
 {
-        fputs("usage: wsctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+        fputs("usage: wsctl [--socket PATH] [--json] [--as USER] COMMAND [ARGS]\n"
               "\n"
               "wsctl asks hostd for VM workspaces and connects you to them.\n"
               "\n"
@@ -330,6 +332,9 @@ int wsctl_getopt(wsctl_ctx *ctx, const wsctl_command *cmd, int argc, char **argv
                 case 'S':
                         ctx->socket_path = optarg;
                         ctx->socket_explicit = true;
+                        continue;
+                case 'O':
+                        ctx->as_user = optarg;
                         continue;
                 case '?':
                         bad_option(what, sizeof(what), argc, argv);

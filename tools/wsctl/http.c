@@ -91,6 +91,10 @@ static struct curl_slist *common_options(wsctl_ctx *ctx, CURL *c, const char *ur
                                          char *curl_err)
 {
         curl_easy_setopt(c, CURLOPT_URL, url);
+        if (ctx->as_user) {
+                _cleanup_free_ char *as = hd_asprintf("X-On-Behalf-Of: %s", ctx->as_user);
+                headers = curl_slist_append(headers, as);
+        }
         if (wsctl_remote(ctx)) {
                 headers = setup_remote(ctx, c, headers);
         } else {

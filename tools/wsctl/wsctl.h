@@ -46,6 +46,7 @@ typedef struct wsctl_ctx {
         const char *socket_path;
         bool socket_explicit; /* --socket or $HOSTD_SOCKET: the socket even when logged in */
         bool json;
+        const char *as_user; /* --as: an admin acting on behalf of this user (X-On-Behalf-Of) */
         FILE *out, *err;
         unsigned poll_ms; /* --wait's poll interval; the first delay before reopening an event stream */
         void *http;       /* http.c's connection handle, NULL until the first request */
@@ -71,6 +72,7 @@ int wsctl_main(wsctl_ctx *ctx, int argc, char **argv);
         {"help", no_argument, NULL, 'h'},                    \
         {"json", no_argument, NULL, 'J'},                    \
         {"socket", required_argument, NULL, 'S'},            \
+        {"as", required_argument, NULL, 'O'},                \
         {NULL, 0, NULL, 0}
 
 #define WSCTL_OPT_STOP (-2)
