@@ -103,6 +103,8 @@ void orch_policy_sweep(orch_service *svc, void (*report)(void *ctx, const char *
 int orch_token_new(char token[65], char hash[65], hd_error *err);
 /* Constant-time check of a token against a stored hash. */
 bool orch_token_matches(const char *token, const char *hash);
+/* The SHA-256 of s, lower-case hex (token.c: the one place hashing is done). */
+void orch_sha256_hex(const char *s, char hash[65]);
 
 /* What a create request takes from a template's current version (strings
  * owned; r's image and gpu_model point into them). */

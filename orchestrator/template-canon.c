@@ -5,9 +5,9 @@
  * left out when it holds its default, so that only a change of meaning
  * gives a new hash.  It is itself a valid template (integers are accepted
  * as bytes and seconds), which the tests use: parsing it gives it back. */
+#include "orchestrator/service-internal.h"
 #include "orchestrator/template-internal.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,11 +102,6 @@ char *orch_template_canonical_json(const orch_template *t)
 void orch_template_hash(const orch_template *t, char out[65])
 {
         _cleanup_free_ char *canon = orch_template_canonical_json(t);
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int len = 0;
 
-        if (EVP_Digest(canon, strlen(canon), md, &len, EVP_sha256(), NULL) != 1 || len != 32)
-                abort(); /* SHA-256 of a buffer cannot fail short of a broken libcrypto */
-        for (unsigned i = 0; i < len; i++)
-                snprintf(out + 2 * i, 3, "%02x", md[i]);
+        orch_sha256_hex(canon, out);
 }

@@ -16,7 +16,7 @@ static void to_hex(const unsigned char *in, size_t n, char *out)
                 sprintf(out + 2 * i, "%02x", in[i]);
 }
 
-static void sha256_hex(const char *s, char hash[65])
+void orch_sha256_hex(const char *s, char hash[65])
 {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int len = 0;
@@ -32,7 +32,7 @@ int orch_token_new(char token[65], char hash[65], hd_error *err)
         if (RAND_bytes(raw, sizeof(raw)) != 1)
                 return hd_error_set(err, HD_E_INTERNAL, "the system's random generator failed");
         to_hex(raw, sizeof(raw), token);
-        sha256_hex(token, hash);
+        orch_sha256_hex(token, hash);
         return 0;
 }
 
@@ -42,7 +42,7 @@ bool orch_token_matches(const char *token, const char *hash)
 
         if (!token || !hash || strlen(hash) != 64 || strlen(token) > 512)
                 return false;
-        sha256_hex(token, got);
+        orch_sha256_hex(token, got);
         return CRYPTO_memcmp(got, hash, 64) == 0;
 }
 
@@ -68,13 +68,13 @@ int orch_api_token_generate(char token[ORCH_TOKEN_LEN + 1], char hash[65], hd_er
                 b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
         snprintf(token, ORCH_TOKEN_LEN + 1, "%s%.*s", ORCH_TOKEN_PREFIX, n, b64);
         OPENSSL_cleanse(b64, sizeof(b64));
-        sha256_hex(token, hash);
+        orch_sha256_hex(token, hash);
         return 0;
 }
 
 void orch_api_token_hash(const char *token, char hash[65])
 {
-        sha256_hex(token, hash);
+        orch_sha256_hex(token, hash);
 }
 
 bool orch_api_token_hash_equal(const char *a, const char *b)
