@@ -20,7 +20,7 @@ static int record_login(api_request *req, const api_oidc_identity *id, hd_error 
                 groups[i] = id->groups[i];
         /* The record is made without roles: the mapped ones come from the
          * token each time, so a group taken away at the IdP takes them too. */
-        u = orch_store_user_upsert_login(orch_service_store(api_service(req)), id->user, id->email[0] ? id->email : NULL,
+        u = orch_store_user_upsert_login(api_store(req), id->user, id->email[0] ? id->email : NULL,
                                          groups, id->n_groups, NULL, 0, err);
         if (!u)
                 return -1;

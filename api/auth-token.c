@@ -9,11 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static orch_store *store_of(const api_request *req)
-{
-        return orch_service_store(api_service(req));
-}
-
 static unsigned roles_of_user(const orch_user *u)
 {
         unsigned roles = 0;
@@ -46,10 +41,10 @@ int api_auth_token(api_request *req, const char *token, hd_error *err)
         api_caller *c = &req->caller;
         hd_error e = {0};
 
-        t = orch_api_token_check(store_of(req), token, 0, err);
+        t = orch_api_token_check(api_store(req), token, 0, err);
         if (!t)
                 return -1;
-        u = orch_store_user_get(store_of(req), t->owner, &e);
+        u = orch_store_user_get(api_store(req), t->owner, &e);
         if (!u)
                 return e.code == HD_E_NOT_FOUND
                                ? hd_error_set(err, HD_E_UNAUTHENTICATED, "the user of token '%s' no longer exists",
@@ -74,7 +69,7 @@ int api_apply_user_record(api_request *req, bool is_root, hd_error *err)
         /* root is the host's operator: always an admin, whatever a record says. */
         if (is_root)
                 return 0;
-        u = orch_store_user_get(store_of(req), req->caller.user, &e);
+        u = orch_store_user_get(api_store(req), req->caller.user, &e);
         if (!u)
                 return e.code == HD_E_NOT_FOUND ? 0 : hd_error_set(err, e.code, "%s", e.message);
         if (u->disabled_at)

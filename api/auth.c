@@ -110,7 +110,7 @@ static int on_behalf(api_request *req, hd_error *err)
         if (!*who || strlen(who) >= API_NAME_MAX || strspn(who, "abcdefghijklmnopqrstuvwxyz0123456789._-@") != strlen(who))
                 return hd_error_set(err, HD_E_INVALID, "X-On-Behalf-Of must be a user name (a-z, 0-9, . _ - @)");
         snprintf(req->caller.on_behalf_of, sizeof(req->caller.on_behalf_of), "%s", who);
-        behalf_groups(&req->caller, orch_service_store(api_service(req)), who);
+        behalf_groups(&req->caller, api_store(req), who);
         return 0;
 }
 

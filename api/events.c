@@ -398,7 +398,7 @@ void api_get_events(api_request *req)
         s->fd = -1;
         s->who.caller = req->caller;
         s->who.method = req->method;
-        s->store = orch_service_store(api_service(req));
+        s->store = api_store(req);
         snprintf(s->workspace, sizeof(s->workspace), "%s", ws ? ws : "");
         s->last_write = mono_now();
 

@@ -36,7 +36,7 @@ static json_t *workspace_json(api_request *req, const orch_workspace *ws)
         char **addrs = NULL;
         size_t n = 0;
 
-        if (ws->gpu_count > 0 && orch_store_gpu_held(orch_service_store(api_service(req)), ws->id, &addrs, &n, NULL) == 0) {
+        if (ws->gpu_count > 0 && orch_store_gpu_held(api_store(req), ws->id, &addrs, &n, NULL) == 0) {
                 for (size_t i = 0; i < n; i++) {
                         json_array_append_new(held, json_string(addrs[i]));
                         free(addrs[i]);
@@ -66,12 +66,13 @@ static void reply_workspace(api_request *req, unsigned status, orch_workspace *w
 orch_workspace *api_visible_workspace(api_request *req, bool write, hd_error *err)
 {
         const char *ref = req->params[0];
-        orch_workspace *ws = orch_store_workspace_find(orch_service_store(api_service(req)), ref, err);
+        orch_workspace *ws = orch_store_workspace_find(api_store(req), ref, err);
 
         if (ws && (ws->state == ORCH_WS_DELETED || !api_caller_sees(req, ws->owner, ws->id, ws->name, write))) {
                 orch_workspace_free(ws);
                 ws = NULL;
-                hd_error_set(err, HD_E_NOT_FOUND, "no workspace '%.64s'", ref);
+                if (err)
+                        err->code = HD_E_NOT_FOUND;
         }
         if (!ws && err && err->code == HD_E_NOT_FOUND)
                 hd_error_set(err, HD_E_NOT_FOUND, "no workspace '%.64s'", ref);
@@ -106,7 +107,7 @@ static void list_images(api_request *req)
         hd_error err = {0};
         json_t *arr;
 
-        if (orch_store_image_list(orch_service_store(api_service(req)), &l, &err) < 0) {
+        if (orch_store_image_list(api_store(req), &l, &err) < 0) {
                 api_reply_error(req, &err);
                 return;
         }
@@ -156,7 +157,7 @@ static void import_image(api_request *req)
 static void get_image(api_request *req)
 {
         hd_error err = {0};
-        orch_image *img = orch_store_image_get(orch_service_store(api_service(req)), req->params[0], &err);
+        orch_image *img = orch_store_image_get(api_store(req), req->params[0], &err);
 
         if (!img) {
                 api_reply_error(req, &err);
@@ -184,7 +185,7 @@ static void list_workspaces(api_request *req)
         hd_error err = {0};
         json_t *arr;
 
-        if (orch_store_workspace_list(orch_service_store(api_service(req)), NULL, &l, &err) < 0) {
+        if (orch_store_workspace_list(api_store(req), NULL, &l, &err) < 0) {
                 api_reply_error(req, &err);
                 return;
         }

@@ -165,8 +165,9 @@ json_t *api_json_time(long long t);
 /* Query parameter of the request, or NULL. */
 const char *api_query(const api_request *req, const char *key);
 
-/* The orchestrator the handlers drive. */
+/* The orchestrator the handlers drive, and its store. */
 orch_service *api_service(const api_request *req);
+struct orch_store *api_store(const api_request *req);
 /* hostd's version, for /v1/health. */
 const char *api_version(const api_request *req);
 

@@ -4,6 +4,7 @@
  * bodies), no redirects, status 200 only, the response size capped and the
  * whole exchange within one deadline. Name resolution uses the system
  * resolver and is not bounded by the deadline. */
+#include "api/limits.h"
 #include "api/oidc.h"
 
 #include <ctype.h>
@@ -100,23 +101,17 @@ static int parse_url(const char *u, url *out, hd_error *err)
         return 0;
 }
 
-static long long now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Wait until fd is ready for what OpenSSL (or connect) asked, or the deadline. */
 static int wait_fd(int fd, short events, long long deadline, const char *what, hd_error *err)
 {
         struct pollfd pfd = {.fd = fd, .events = events};
-        long long left = deadline - now_ms();
+        long long left = deadline - (long long)api_now_ms();
         int r;
 
         do
                 r = left > 0 ? poll(&pfd, 1, (int)left) : 0;
-        while (r < 0 && errno == EINTR && (left = deadline - now_ms()) > 0);
+        while (r < 0 && errno == EINTR && (left = deadline - (long long)api_now_ms()) > 0);
         if (r == 0)
                 return hd_error_set(err, HD_E_IO, "timed out while %s", what);
         if (r < 0)
@@ -299,7 +294,7 @@ int api_https_url_check(const char *u, hd_error *err)
 int api_https_get(const char *u, const char *ca_file, unsigned timeout_s, size_t max, char **body, size_t *len,
                   hd_error *err)
 {
-        long long deadline = now_ms() + (long long)timeout_s * 1000;
+        long long deadline = (long long)api_now_ms() + (long long)timeout_s * 1000;
         _cleanup_buf_ hd_buf resp = HD_BUF_INIT;
         _cleanup_close_ int fd = -1;
         url parsed;

@@ -26,7 +26,7 @@ void api_quota_me(api_request *req)
 
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(names, json_string(groups[i]));
-        if (orch_store_quota_report(orch_service_store(api_service(req)), user, groups, n, &r, &err) < 0) {
+        if (orch_store_quota_report(api_store(req), user, groups, n, &r, &err) < 0) {
                 json_decref(names);
                 api_reply_error(req, &err);
                 return;
@@ -74,7 +74,7 @@ void api_quota_list(api_request *req)
         hd_error err = {0};
         json_t *arr;
 
-        if (orch_store_quota_list(orch_service_store(api_service(req)), &l, &err) < 0) {
+        if (orch_store_quota_list(api_store(req), &l, &err) < 0) {
                 api_reply_error(req, &err);
                 return;
         }
@@ -118,7 +118,7 @@ static void put_quota(api_request *req, orch_quota_scope scope)
                 {"memory_mib", F_INT, false, 0, LIMIT_MAX}, {"disk_gib", F_INT, false, 0, LIMIT_MAX},
                 {"gpus", F_OBJECT, false, 0, 0},
         };
-        orch_store *st = orch_service_store(api_service(req));
+        orch_store *st = api_store(req);
         orch_quota_limit limits[ORCH_QUOTA_LIMITS_MAX + 1];
         _cleanup_json_ json_t *body = NULL;
         orch_quota_set set;
@@ -140,7 +140,7 @@ static void delete_quota(api_request *req, orch_quota_scope scope)
 {
         hd_error err = {0};
 
-        if (orch_store_quota_delete(orch_service_store(api_service(req)), scope, req->params[0], &err) < 0)
+        if (orch_store_quota_delete(api_store(req), scope, req->params[0], &err) < 0)
                 api_reply_error(req, &err);
         else
                 api_reply_json(req, 204, NULL);

@@ -7,6 +7,7 @@
 #include "api/https.h"
 #include "api/oidc.h"
 #include "api/limits.h"
+#include "orchestrator/service.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +47,11 @@ api_streams *api_server_streams(const api_request *req)
 orch_service *api_service(const api_request *req)
 {
         return req->server->svc;
+}
+
+orch_store *api_store(const api_request *req)
+{
+        return orch_service_store(req->server->svc);
 }
 
 api_audit *api_audit_of(const api_request *req)

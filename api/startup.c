@@ -32,7 +32,7 @@ void api_startup_json(api_request *req, const orch_workspace *ws, json_t *o)
         _cleanup_(orch_ws_startup_clear) orch_ws_startup su = {0};
         json_t *v = json_null();
 
-        if (orch_store_startup_get(orch_service_store(api_service(req)), ws->id, false, &su, NULL) == 1)
+        if (orch_store_startup_get(api_store(req), ws->id, false, &su, NULL) == 1)
                 v = api_view_startup(&su, time(NULL));
         json_object_set_new(o, "startup", v);
 }
@@ -41,7 +41,7 @@ void api_get_startup_log(api_request *req)
 {
         _cleanup_(orch_workspace_freep) orch_workspace *ws = NULL;
         _cleanup_(orch_ws_startup_clear) orch_ws_startup su = {0};
-        orch_store *st = orch_service_store(api_service(req));
+        orch_store *st = api_store(req);
         hd_error err = {0};
         json_t *o;
         int r;

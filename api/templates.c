@@ -62,7 +62,7 @@ void api_list_templates(api_request *req)
         hd_error err = {0};
         json_t *arr;
 
-        if (orch_store_template_list(orch_service_store(api_service(req)), &l, &err) < 0) {
+        if (orch_store_template_list(api_store(req), &l, &err) < 0) {
                 api_reply_error(req, &err);
                 return;
         }
@@ -79,7 +79,7 @@ void api_get_template(api_request *req)
         hd_error err = {0};
         json_t *o, *versions;
 
-        if (orch_store_template_versions(orch_service_store(api_service(req)), req->params[0], &l, &err) < 0) {
+        if (orch_store_template_versions(api_store(req), req->params[0], &l, &err) < 0) {
                 api_reply_error(req, &err);
                 return;
         }
@@ -110,7 +110,7 @@ void api_delete_template(api_request *req)
 {
         hd_error err = {0};
 
-        if (orch_store_template_delete(orch_service_store(api_service(req)), req->params[0], &err) < 0)
+        if (orch_store_template_delete(api_store(req), req->params[0], &err) < 0)
                 api_reply_error(req, &err);
         else
                 api_reply_json(req, 204, NULL);

@@ -13,11 +13,6 @@
 #define USER_READERS (API_ROLE_ADMIN | API_ROLE_USER_ADMIN | API_ROLE_AUDITOR)
 #define USER_WRITERS (API_ROLE_ADMIN | API_ROLE_USER_ADMIN)
 
-static orch_store *store_of(const api_request *req)
-{
-        return orch_service_store(api_service(req));
-}
-
 static json_t *token_json(const orch_api_token *t, int64_t now)
 {
         const char *state = t->revoked_at ? "revoked" : t->expires_at <= now ? "expired" : "live";
@@ -37,7 +32,7 @@ static orch_user *token_owner(api_request *req, const char *name, bool self, hd_
         const char *roles[8], *groups[API_MAX_GROUPS];
         size_t n_roles = 0;
         hd_error e = {0};
-        orch_user *u = orch_store_user_get(store_of(req), name, &e);
+        orch_user *u = orch_store_user_get(api_store(req), name, &e);
 
         if (u || e.code != HD_E_NOT_FOUND || !self || c->on_behalf_of[0]) {
                 if (!u)
@@ -52,15 +47,15 @@ static orch_user *token_owner(api_request *req, const char *name, bool self, hd_
                 groups[i] = c->groups[i];
         orch_user nu = {.name = (char *)name, .groups = (char **)groups, .n_groups = c->n_groups,
                         .roles = (char **)roles, .n_roles = n_roles, .created_by = (char *)c->user};
-        if (orch_store_user_create(store_of(req), &nu, err) < 0)
+        if (orch_store_user_create(api_store(req), &nu, err) < 0)
                 return NULL;
-        return orch_store_user_get(store_of(req), name, err);
+        return orch_store_user_get(api_store(req), name, err);
 }
 
 /* A workspace scope names a workspace the caller sees; the token keeps its id. */
 static int resolve_scope(api_request *req, const char *ref, char id[ORCH_WS_ID_LEN + 1], hd_error *err)
 {
-        _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(store_of(req), ref, NULL);
+        _cleanup_(orch_workspace_freep) orch_workspace *ws = orch_store_workspace_find(api_store(req), ref, NULL);
 
         if (!ws || ws->state == ORCH_WS_DELETED || !api_caller_sees(req, ws->owner, ws->id, ws->name, false))
                 return hd_error_set(err, HD_E_NOT_FOUND, "no workspace '%.64s' to scope the token to", ref);
@@ -133,7 +128,7 @@ void api_create_token(api_request *req)
                 .read_only = json_is_true(json_object_get(body, "read_only")),
                 .workspace = scope ? ws_id : NULL,
         };
-        t = orch_api_token_create(store_of(req), &spec, token, &err);
+        t = orch_api_token_create(api_store(req), &spec, token, &err);
         if (!t) {
                 api_reply_error(req, &err);
                 return;
@@ -165,7 +160,7 @@ void api_list_tokens(api_request *req)
                                  "only a user-admin, an auditor or an admin may list other users' tokens");
                 return;
         }
-        if (orch_store_token_list(store_of(req), who, &l, &err) < 0) {
+        if (orch_store_token_list(api_store(req), who, &l, &err) < 0) {
                 api_reply_error(req, &err);
                 return;
         }
@@ -183,7 +178,7 @@ void api_revoke_token(api_request *req)
         unsigned roles = req->caller.roles;
         hd_error err = {0};
 
-        t = orch_store_token_get(store_of(req), req->params[0], &err);
+        t = orch_store_token_get(api_store(req), req->params[0], &err);
         if (t && strcmp(t->owner, api_effective_user(req)) != 0) {
                 if (!(roles & USER_READERS)) {
                         api_reply_errorf(req, HD_E_NOT_FOUND, "no token '%.64s'", req->params[0]);
@@ -194,14 +189,14 @@ void api_revoke_token(api_request *req)
                                                               "user's token");
                         return;
                 }
-                owner = orch_store_user_get(store_of(req), t->owner, NULL);
+                owner = orch_store_user_get(api_store(req), t->owner, NULL);
                 if (orch_user_has_role(owner, "admin") && !(roles & API_ROLE_ADMIN)) {
                         api_reply_errorf(req, HD_E_FORBIDDEN, "user '%s' is an admin: only an admin may revoke its tokens",
                                          t->owner);
                         return;
                 }
         }
-        if (!t || orch_store_token_revoke(store_of(req), t->id, &err) < 0)
+        if (!t || orch_store_token_revoke(api_store(req), t->id, &err) < 0)
                 api_reply_error(req, &err);
         else
                 api_reply_json(req, 204, NULL);

@@ -11,11 +11,6 @@
 
 #define ROLE_LIST "admin, template-admin, user-admin, auditor, member"
 
-static orch_store *store_of(const api_request *req)
-{
-        return orch_service_store(api_service(req));
-}
-
 static json_t *names_json(char *const *v, size_t n)
 {
         json_t *a = json_array();
@@ -70,7 +65,7 @@ static int check_roles(const api_request *req, const char *const *roles, size_t 
 static orch_user *target_user(api_request *req, bool write, const char *what)
 {
         hd_error err = {0};
-        orch_user *u = orch_store_user_get(store_of(req), req->params[0], &err);
+        orch_user *u = orch_store_user_get(api_store(req), req->params[0], &err);
 
         if (!u) {
                 api_reply_error(req, &err);
@@ -90,7 +85,7 @@ void api_list_users(api_request *req)
         hd_error err = {0};
         json_t *arr;
 
-        if (orch_store_user_list(store_of(req), &l, &err) < 0) {
+        if (orch_store_user_list(api_store(req), &l, &err) < 0) {
                 api_reply_error(req, &err);
                 return;
         }
@@ -136,8 +131,8 @@ void api_create_user(api_request *req)
                 .created_by = req->caller.user,
         };
         if (check_roles(req, (const char *const *)nu.roles, nu.n_roles, &err) < 0 ||
-            orch_store_user_create(store_of(req), &nu, &err) < 0 ||
-            !(u = orch_store_user_get(store_of(req), nu.name, &err))) {
+            orch_store_user_create(api_store(req), &nu, &err) < 0 ||
+            !(u = orch_store_user_get(api_store(req), nu.name, &err))) {
                 api_reply_error(req, &err);
                 return;
         }
@@ -198,8 +193,8 @@ void api_update_user(api_request *req)
         }
         orch_user_free(steal_ptr(u));
         if ((up.set_roles && check_roles(req, up.roles, up.n_roles, &err) < 0) ||
-            orch_store_user_update(store_of(req), req->params[0], &up, &err) < 0 ||
-            !(u = orch_store_user_get(store_of(req), req->params[0], &err))) {
+            orch_store_user_update(api_store(req), req->params[0], &up, &err) < 0 ||
+            !(u = orch_store_user_get(api_store(req), req->params[0], &err))) {
                 api_reply_error(req, &err);
                 return;
         }
@@ -217,7 +212,7 @@ void api_delete_user(api_request *req)
                 api_reply_errorf(req, HD_E_CONFLICT, "you cannot delete yourself");
                 return;
         }
-        if (orch_store_user_delete(store_of(req), u->name, &err) < 0)
+        if (orch_store_user_delete(api_store(req), u->name, &err) < 0)
                 api_reply_error(req, &err);
         else
                 api_reply_json(req, 204, NULL);
