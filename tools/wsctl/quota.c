@@ -92,17 +92,9 @@ static void add_set_row(wsctl_table *t, json_t *set, time_t now)
 static int quota_mine(wsctl_ctx *ctx)
 {
         static const char *const header[] = {"RESOURCE", "USED", "LIMIT", "SOURCE"};
-        _cleanup_reply_ wsctl_reply r = WSCTL_REPLY_INIT;
-        int rc;
 
-        if ((rc = wsctl_call(ctx, "GET", "/v1/quotas/me", NULL, WSCTL_TIMEOUT_MS, false, &r)) != 0)
-                return rc;
-        if (ctx->json) {
-                wsctl_print_json(ctx, r.json);
-                return WSCTL_EXIT_OK;
-        }
-        wsctl_print_rows(ctx, json_object_get(r.json, "quotas"), header, HD_ARRAY_SIZE(header), "", add_mine_row);
-        return WSCTL_EXIT_OK;
+        return wsctl_print_collection(ctx, "/v1/quotas/me", "quotas", header, HD_ARRAY_SIZE(header), "",
+                                      add_mine_row);
 }
 
 static int quota_list(wsctl_ctx *ctx)

@@ -41,11 +41,11 @@ double wsctl_now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(unsigned ms)
+void wsctl_sleep_ms(unsigned ms)
 {
         struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        while (!wsctl_interrupted && nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
 }
 
@@ -154,7 +154,7 @@ static int wait_polling(waiter *w)
                         return rc;
                 if (past_deadline(w))
                         return timed_out(w);
-                sleep_ms(w->ctx->poll_ms);
+                wsctl_sleep_ms(w->ctx->poll_ms);
         }
 }
 
@@ -228,7 +228,7 @@ static int wait_stream(waiter *w, const char *ref)
                 drops = w->got_bytes ? 1 : drops + 1;
                 if (!ever || drops > MAX_STREAM_DROPS)
                         return USE_POLLING;
-                sleep_ms(w->ctx->poll_ms);
+                wsctl_sleep_ms(w->ctx->poll_ms);
         }
 }
 

@@ -4,7 +4,6 @@
  * with Last-Event-ID, so each event is printed once. */
 #include "tools/wsctl/wsctl.h"
 
-#include <errno.h>
 #include <string.h>
 
 #define BACKOFF_MAX_MS 5000
@@ -74,15 +73,6 @@ static int watch_data(void *opaque, const char *data, size_t len)
         return wsctl_sse_feed(&w->sse, data, len, print_event, w);
 }
 
-/* Sleep, unless interrupted. */
-static void pause_ms(unsigned ms)
-{
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-        while (!wsctl_interrupted && nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
 static int watch(wsctl_ctx *ctx, const char *path, const char *since)
 {
         watcher w = {.ctx = ctx, .sse = WSCTL_SSE_INIT};
@@ -125,7 +115,7 @@ static int watch(wsctl_ctx *ctx, const char *path, const char *since)
                                 got < 0 ? err.message : r.status == 503 ? "no free event stream" : "it ended the stream");
                 lost = true;
                 fflush(ctx->err);
-                pause_ms(backoff);
+                wsctl_sleep_ms(backoff);
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
         }
         wsctl_sse_clear(&w.sse);

@@ -132,6 +132,8 @@ int wsctl_http_stream(wsctl_ctx *ctx, const char *path, const char *last_event_i
                       wsctl_stream_fn fn, void *opaque, wsctl_reply *reply, hd_error *err);
 /* Set by watch's SIGINT and SIGTERM handler: long transfers end. */
 extern volatile sig_atomic_t wsctl_interrupted;
+/* Sleep ms milliseconds, less when wsctl_interrupted is set (wait.c). */
+void wsctl_sleep_ms(unsigned ms);
 
 /* ---- sse.c: reading text/event-stream -------------------------------------- */
 
