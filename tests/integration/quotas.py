@@ -26,6 +26,11 @@ tag = f"{os.getpid() % 100000}"
 user, group = f"hdq{tag}", f"hdqg{tag}"
 work = tempfile.mkdtemp(prefix="hostd-quotas-")
 os.chmod(work, 0o755)
+# The member runs its own copy: the checkout may sit under a directory only
+# root may enter (mktemp -d makes it 0700).
+member_wsctl = os.path.join(work, "wsctl")
+shutil.copy(f"{BUILD}/wsctl", member_wsctl)
+os.chmod(member_wsctl, 0o755)
 _, pubkey = test_ssh_key(work)
 keyfile = os.path.join(work, "id_ed25519.pub")
 os.chmod(keyfile, 0o644)
@@ -48,7 +53,7 @@ def wsctl(*args, as_user=True):
     env = dict(os.environ, HOME=work, HOSTD_SOCKET=h.socket)
     cmd = [f"{BUILD}/wsctl", *args]
     if as_user:
-        cmd = ["runuser", "-u", user, "--", "env", f"HOME={work}", f"HOSTD_SOCKET={h.socket}", *cmd]
+        cmd = ["runuser", "-u", user, "--", "env", f"HOME={work}", f"HOSTD_SOCKET={h.socket}", member_wsctl, *args]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     return r.returncode, r.stdout, r.stderr
 
